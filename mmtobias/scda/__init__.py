@@ -1,0 +1,14 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+from .core import (IMAGENET_MEAN, IMAGENET_STD, INIT_SCHEMES, SCDA_ARCHS,
+                   build_scda_backbone, init_weights, scda_map,
+                   top_fraction_mask)
+from .mask_store import (FORMAT_VERSION, MaskStore, dataset_fingerprint,
+                         export_released_json, import_released_json,
+                         write_mask_store)
+
+__all__ = [
+    'IMAGENET_MEAN', 'IMAGENET_STD', 'INIT_SCHEMES', 'SCDA_ARCHS',
+    'build_scda_backbone', 'init_weights', 'scda_map', 'top_fraction_mask',
+    'FORMAT_VERSION', 'MaskStore', 'dataset_fingerprint',
+    'export_released_json', 'import_released_json', 'write_mask_store'
+]
