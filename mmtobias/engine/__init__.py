@@ -1,0 +1,4 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+from . import hooks  # noqa: F401  (registers into mmpretrain's HOOKS)
+
+__all__ = []

@@ -1,0 +1,3 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+
+__all__ = []

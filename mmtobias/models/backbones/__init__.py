@@ -1,0 +1,5 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+from .scda_resnet import SCDAResNet
+from .scda_torchvision_net import SCDATorchvisionNet
+
+__all__ = ['SCDAResNet', 'SCDATorchvisionNet']

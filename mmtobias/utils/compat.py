@@ -1,0 +1,196 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""Compatibility fixes for the OpenMMLab 2.x stack on a current toolchain.
+
+Applied once by ``import mmtobias`` (so also through ``custom_imports`` in a config);
+nobody has to set an environment variable. Each fix is a small, named function that is
+safe to call twice and only changes behaviour in the situation it is written for:
+
+- :func:`allow_mmengine_checkpoints`: torch >= 2.6 loads with ``weights_only=True`` by
+  default, which rejects MMEngine Runner checkpoints (message hub history buffers and
+  the numpy scalars/arrays they hold). The exact classes are allow-listed with
+  ``torch.serialization.add_safe_globals``; ``weights_only`` stays on.
+- :func:`enable_cpu_distributed`: MMEngine's pytorch launcher calls
+  ``torch.cuda.set_device`` and asks for NCCL, and the Runner wraps the model in DDP
+  with ``device_ids=[rank]``. On a machine without CUDA, the process group falls back
+  to gloo, no device is set, and DDP gets ``device_ids=None``.
+- :func:`tolerate_mmselfsup_double_registration`: mmselfsup and mmpretrain both
+  register the same ``ResLayerExtraNorm`` into mmdet's MODELS; the second one wins no
+  argument, the first is kept.
+- :func:`fix_numpy2_adjust_hue`: under numpy 2, mmcv's ``adjust_hue`` raises
+  ``OverflowError`` for a negative hue factor (``np.uint8(-x)``), which kills
+  mmpretrain's ColorJitter. The shift is done modulo 256 instead, as numpy 1 did.
+"""
+import builtins
+import functools
+
+import numpy as np
+import torch
+
+_APPLIED = set()
+
+
+def _once(fn):
+    """Run ``fn`` at most once per process; return True when it ran."""
+
+    @functools.wraps(fn)
+    def wrapper():
+        if fn.__name__ in _APPLIED:
+            return False
+        fn()
+        _APPLIED.add(fn.__name__)
+        return True
+
+    return wrapper
+
+
+def mmengine_checkpoint_safe_globals():
+    """The objects an MMEngine Runner checkpoint pickles besides tensors."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    safe = [HistoryBuffer, np.dtype, np.ndarray, builtins.getattr]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    safe += [_reconstruct, scalar]
+    # numpy >= 1.25 pickles dtypes through their classes (numpy.dtypes.Float64DType ...)
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        safe += [
+            getattr(dtypes, name) for name in dir(dtypes)
+            if name.endswith('DType') and isinstance(getattr(dtypes, name), type)
+        ]
+    return safe
+
+
+@_once
+def allow_mmengine_checkpoints():
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is not None:  # torch < 2.4 has no weights_only default to fix
+        add_safe_globals(mmengine_checkpoint_safe_globals())
+
+
+def _no_cuda():
+    return not torch.cuda.is_available()
+
+
+@_once
+def enable_cpu_distributed():
+    import torch.distributed as torch_dist
+    from mmengine.dist import utils as dist_utils
+    from mmengine.model import MMDistributedDataParallel
+
+    original_init_pytorch = dist_utils._init_dist_pytorch
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if not _no_cuda() or init_backend != 'torch':
+            return original_init_pytorch(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':  # NCCL needs CUDA; gloo is torch's CPU backend
+            backend = 'gloo'
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    original_ddp_init = MMDistributedDataParallel.__init__
+
+    @functools.wraps(original_ddp_init)
+    def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
+        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
+        if on_cpu and _no_cuda():
+            # DDP of a CPU module must not name devices.
+            kwargs['device_ids'] = None
+            kwargs.pop('output_device', None)
+        original_ddp_init(
+            self, module=module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    MMDistributedDataParallel.__init__ = ddp_init
+
+
+@_once
+def tolerate_mmselfsup_double_registration():
+    try:
+        from mmdet.registry import MODELS as MMDET_MODELS
+    except ImportError:
+        return
+    original_register = MMDET_MODELS._register_module
+    families = ('mmselfsup.', 'mmpretrain.', 'mmcls.')
+
+    def family(obj):
+        mod = getattr(obj, '__module__', '') or ''
+        return next((f for f in families if mod.startswith(f)), None)
+
+    def _register_module(module, module_name=None, force=False):
+        names = [module_name] if isinstance(module_name, str) else (
+            module_name or [module.__name__])
+        existing = [MMDET_MODELS._module_dict.get(n) for n in names]
+        if not force and all(e is not None for e in existing) and family(module) and all(
+                family(e) and family(e) != family(module) and e.__name__ == module.__name__
+                for e in existing):
+            # The same component copied into two OpenMMLab packages: keep the first.
+            return
+        return original_register(module, module_name=module_name, force=force)
+
+    MMDET_MODELS._register_module = _register_module
+
+
+def _adjust_hue_modular(img, hue_factor, backend=None):
+    """mmcv.adjust_hue with the hue shift done modulo 256 (numpy-version independent)."""
+    import cv2
+    from mmcv.image import io as mmcv_io
+    from PIL import Image
+
+    if backend is None:
+        backend = mmcv_io.imread_backend
+    if backend not in ['cv2', 'pillow']:
+        raise ValueError(f'backend: {backend} is not supported. '
+                         "Supported backends are 'cv2', 'pillow'")
+    if not (-0.5 <= hue_factor <= 0.5):
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and (img.ndim in {2, 3})):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    # What np.uint8(negative float) gave under numpy 1: C truncation, then mod 256.
+    shift = np.uint8(int(hue_factor * 255) % 256)
+
+    if backend == 'pillow':
+        if img.dtype != np.uint8:
+            raise TypeError('the pillow backend of adjust_hue supports uint8 images only')
+        pil_image = Image.fromarray(img[..., ::-1], mode='RGB')
+        input_mode = pil_image.mode
+        h, s, v = pil_image.convert('HSV').split()
+        np_h = np.array(h, dtype=np.uint8)
+        np_h += shift  # uint8 addition wraps around the hue circle
+        h = Image.fromarray(np_h, 'L')
+        pil_image = Image.merge('HSV', (h, s, v)).convert(input_mode)
+        return np.array(pil_image, dtype=img.dtype)[..., ::-1]
+    dtype = img.dtype
+    hsv_img = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    h, s, v = cv2.split(hsv_img)
+    h = h.astype(np.uint8)
+    h += shift
+    hsv_img = cv2.merge([h, s, v])
+    return cv2.cvtColor(hsv_img, cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+
+
+@_once
+def fix_numpy2_adjust_hue():
+    import mmcv
+    import mmcv.image
+    import mmcv.image.photometric as photometric
+
+    for namespace in (mmcv, mmcv.image, photometric):
+        namespace.adjust_hue = _adjust_hue_modular
+
+
+def apply_all():
+    """Apply every compatibility fix (idempotent)."""
+    allow_mmengine_checkpoints()
+    enable_cpu_distributed()
+    tolerate_mmselfsup_double_registration()
+    fix_numpy2_adjust_hue()
+
+
+__all__ = [
+    'apply_all', 'allow_mmengine_checkpoints', 'enable_cpu_distributed',
+    'tolerate_mmselfsup_double_registration', 'fix_numpy2_adjust_hue',
+    'mmengine_checkpoint_safe_globals'
+]
