@@ -1,0 +1,231 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import logging
+import os
+import os.path as osp
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+import mmtobias  # noqa: F401  (registers datasets and applies compat fixes)
+from mmtobias.scda import MaskStore, build_scda_backbone, scda_map
+from mmtobias.scda import generate as gen
+from mmtobias.scda.image_list import (dataset_image_paths, decode_image,
+                                      scan_images)
+
+TRUNCATED = '/work/shared/data/kangaroo/images/00090.jpg'
+# A tiny but real SCDA network: ResNet-18 at 64x64 with a stride-1 layer4
+# gives a 4x4 grid in a few milliseconds per image.
+NET = dict(arch='resnet18', input_size=64, layer4_stride=1, extra_pool=False)
+FAST = dict(NET, batch_size=3, num_workers=1, precision='fp32',
+            progress=False)
+
+
+def _make_images(root, n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        d = osp.join(root, f'class_{i % 2}')
+        os.makedirs(d, exist_ok=True)
+        h, w = rng.integers(24, 80, size=2)
+        arr = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        arr[h // 4:h // 2, w // 4:w // 2] = 255  # some structure
+        ext = '.jpg' if i % 3 else '.PNG'
+        Image.fromarray(arr).save(osp.join(d, f'img_{i:02d}{ext}'))
+    return scan_images(root)
+
+
+def _reference_maps(paths, seed=0):
+    net = build_scda_backbone(NET['arch'], 'kaiming', seed,
+                              NET['layer4_stride'], NET['extra_pool'])
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    out = []
+    for p in paths:  # one image at a time, as the released code
+        x = torch.from_numpy(decode_image(p, 64)).permute(2, 0, 1)[None]
+        with torch.inference_mode():
+            out.append(scda_map(net((x.float() / 255 - mean) / std))[0])
+    return torch.stack(out).numpy()
+
+
+def test_generate_matches_per_image_scda_and_is_reproducible(tmp_path):
+    paths = _make_images(str(tmp_path / 'data'))
+    root = str(tmp_path / 'data')
+    a, b = str(tmp_path / 'a.tmask'), str(tmp_path / 'b.tmask')
+    summary = gen.generate_masks(paths, root, a, **FAST)
+    gen.generate_masks(list(reversed(paths)), root, b, **FAST)
+    assert open(a, 'rb').read() == open(b, 'rb').read()
+    assert summary['num_images'] == 10 and summary['num_unreadable'] == 0
+    assert summary['num_computed'] == 10
+    assert not osp.exists(a + '.shards')  # merged and cleaned up
+    store = MaskStore(a)
+    assert store.keys()[0] == 'class_0/img_00.PNG'
+    meta = store.meta
+    assert meta['backbone'] == 'resnet18' and meta['seed'] == 0
+    assert meta['grid'] == 4 and meta['input_size'] == 64
+    assert meta['precision'] == 'fp32' and meta['data_root'] == root
+    ref = _reference_maps(paths)
+    got = np.stack([store.get_map(MaskStore.relpath(p, root)) for p in paths])
+    np.testing.assert_allclose(got, ref, rtol=2e-3)
+    c = str(tmp_path / 'c.tmask')
+    gen.generate_masks(paths, root, c, **dict(FAST, seed=1))
+    assert not np.allclose(MaskStore(c).get_map(store.keys()[0]),
+                           store.get_map(store.keys()[0]))
+
+
+def test_bf16_agrees_with_fp32_on_foreground_cells(tmp_path):
+    root = str(tmp_path / 'data')
+    paths = _make_images(root, n=8)
+    out = {}
+    for precision in ('fp32', 'bf16'):
+        out[precision] = MaskStore(str(tmp_path / f'{precision}.tmask'))
+        gen.generate_masks(paths, root, out[precision].path,
+                           **dict(FAST, precision=precision))
+    assert out['bf16'].meta['precision'] == 'bf16'
+    agree = np.mean([(out['fp32'].foreground(k) == out['bf16'].foreground(k))
+                     .mean() for k in out['fp32'].keys()])
+    assert agree >= 0.9  # the benchmark measures it on real photos
+
+
+def test_bad_inputs_are_recorded_and_named(tmp_path):
+    root = tmp_path / 'data'
+    _make_images(str(root), n=4)
+    bad = root / 'bad'
+    bad.mkdir()
+    (bad / 'empty.jpg').write_bytes(b'')
+    (bad / 'text.jpg').write_text('this is not an image\n')
+    (bad / 'tiny.png').write_bytes(b'')
+    Image.new('RGB', (3, 5), (200, 10, 10)).save(bad / 'tiny.png')
+    Image.new('L', (40, 30), 128).save(bad / 'gray.png')
+    Image.new('RGBA', (40, 30), (1, 2, 3, 100)).save(bad / 'rgba.png')
+    Image.new('CMYK', (40, 30), (10, 20, 30, 40)).save(bad / 'cmyk.jpg')
+    os.symlink(TRUNCATED, bad / 'truncated.jpg')
+    records = []
+    logger = logging.getLogger('test_bad_inputs')
+    logger.addHandler(type('H', (logging.Handler, ), {
+        'emit': lambda self, r: records.append(r)})())
+    paths = scan_images(str(root))
+    out = str(tmp_path / 'm.tmask')
+    summary = gen.generate_masks(paths, str(root), out, logger=logger, **FAST)
+    unreadable = {'bad/empty.jpg', 'bad/text.jpg', 'bad/tiny.png',
+                  'bad/truncated.jpg'}
+    assert summary['num_images'] == 11
+    assert summary['num_unreadable'] == 4
+    assert set(summary['unreadable']) == unreadable
+    assert 'truncated' in summary['unreadable']['bad/truncated.jpg']
+    assert 'smaller than the 4x4' in summary['unreadable']['bad/tiny.png']
+    warnings = [r.getMessage() for r in records
+                if r.levelno == logging.WARNING]
+    for key in unreadable:
+        assert any(str(root / key) in w for w in warnings), key
+    assert any('4 unreadable' in w for w in warnings)
+    store = MaskStore(out)
+    for key in store.keys():
+        assert store.is_valid(key) == (key not in unreadable)
+        if key in unreadable:
+            assert store.foreground(key).all()
+        else:
+            assert np.isfinite(store.get_map(key)).all()
+            assert store.foreground(key).sum() == 8
+
+
+def test_interrupted_run_resumes_to_identical_file(tmp_path, monkeypatch):
+    root = str(tmp_path / 'data')
+    paths = _make_images(root, n=10)
+    full, resumed = str(tmp_path / 'full.tmask'), str(tmp_path / 'r.tmask')
+    gen.generate_masks(paths, root, full, shard_size=3, **FAST)
+    save = gen._save_shard
+    calls = []
+
+    def crash_after_two(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt('simulated interruption')
+        calls.append(args[0])
+        save(*args)
+
+    monkeypatch.setattr(gen, '_save_shard', crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate_masks(paths, root, resumed, shard_size=3, **FAST)
+    assert not osp.exists(resumed)
+    assert sorted(os.listdir(resumed + '.shards')) == [
+        'shard_000000.npz', 'shard_000001.npz']
+    monkeypatch.setattr(gen, '_save_shard', save)
+    summary = gen.generate_masks(paths, root, resumed, shard_size=3, **FAST)
+    assert summary['num_computed'] == 4  # shards 2 (3 images) and 3 (1)
+    assert open(full, 'rb').read() == open(resumed, 'rb').read()
+    # Shards made with other settings are not reused.
+    gen.generate_masks(paths, root, resumed, shard_size=3, keep_shards=True,
+                       **FAST)
+    summary = gen.generate_masks(paths, root, resumed, shard_size=3,
+                                 **dict(FAST, seed=5))
+    assert summary['num_computed'] == 10
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _dist_worker(rank, world_size, port, paths, root, out):
+    torch.distributed.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        world_size=world_size)
+    try:
+        gen.generate_masks(paths, root, out, shard_size=2,
+                           **dict(FAST, num_workers=0))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_processes_equal_one(tmp_path):
+    root = str(tmp_path / 'data')
+    paths = _make_images(root, n=9)
+    one, two = str(tmp_path / 'one.tmask'), str(tmp_path / 'two.tmask')
+    gen.generate_masks(paths, root, one, shard_size=2,
+                       **dict(FAST, num_workers=0))
+    mp.spawn(_dist_worker, args=(2, _free_port(), paths, root, two),
+             nprocs=2, join=True)
+    assert open(one, 'rb').read() == open(two, 'rb').read()
+
+
+def test_check_mask_file_detects_missing_and_stale(tmp_path):
+    root = str(tmp_path / 'data')
+    paths = _make_images(root, n=4)
+    out = str(tmp_path / 'm.tmask')
+    assert 'does not exist' in gen.check_mask_file(out, paths, root)
+    gen.generate_masks(paths, root, out, **FAST)
+    assert gen.check_mask_file(out, paths, root) is None
+    stale = gen.check_mask_file(out, paths[:3], root)
+    assert 'another image list' in stale and '4 images' in stale
+    open(out, 'wb').write(b'garbage')
+    assert 'cannot be read' in gen.check_mask_file(out, paths, root)
+
+
+def test_argument_errors(tmp_path):
+    with pytest.raises(ValueError, match='batch_size must be an int >= 1'):
+        gen.generate_masks(['a.jpg'], str(tmp_path), 'o', batch_size=0)
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        gen.resolve_precision('fp16', 'cpu')
+    assert gen.resolve_precision('fp32', 'cpu') == 'fp32'
+    with pytest.raises(ValueError, match='not a directory'):
+        scan_images(str(tmp_path / 'nope'))
+    with pytest.raises(ValueError, match='No images'):
+        scan_images(str(tmp_path))
+    with pytest.raises(ValueError, match='not under data_root'):
+        gen.generate_masks([str(tmp_path / 'a.jpg')], str(tmp_path / 'sub'),
+                           'o', **FAST)
+
+
+def test_dataset_image_paths_uses_the_image_folder(tmp_path):
+    from mmpretrain.registry import DATASETS
+    root = str(tmp_path / 'data')
+    expected = _make_images(root, n=6)
+    dataset = DATASETS.build(dict(
+        type='RepeatDataset', _scope_='mmpretrain', times=2, dataset=dict(
+            type='CustomDataset', data_root=root, with_label=False,
+            pipeline=[])))
+    paths, data_root = dataset_image_paths(dataset)
+    assert paths == expected and data_root == root
