@@ -1,3 +1,3 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 
-__all__ = []
+__all__ = ['SafeLoadImageFromFile']

@@ -1,0 +1,35 @@
+# SPEC section 5: the whole image resized to exactly 224x224 (Pillow bilinear,
+# as torchvision.transforms.Resize on PIL images); mmcv Resize scales the GT
+# boxes into the same 224x224 frame.
+test_pipeline = [
+    dict(type='SafeLoadImageFromFile'),
+    dict(
+        type='Resize',
+        scale=(224, 224),
+        keep_ratio=False,
+        backend='pillow',
+        interpolation='bilinear'),
+    dict(
+        type='PackInputs',
+        algorithm_keys=('gt_bboxes', 'gt_bboxes_labels', 'img_valid'),
+        meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor')),
+]
+
+# COCO val2017 (any COCO-format json works); crowd boxes skipped.
+data_root = 'data/coco'
+dataset = dict(
+    type='COCOBoxDataset',
+    data_root=data_root,
+    ann_file='annotations/instances_val2017.json',
+    data_prefix=dict(img_path='val2017'),
+    pipeline=test_pipeline)
+test_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dataset)
+test_evaluator = dict(
+    type='SCDALocalization', iou_thr=0.5, average='class', invalid='miss')
+
