@@ -10,6 +10,9 @@ from .utils import compat as _compat
 _compat.apply_all()
 
 from . import datasets, det, engine, evaluation, models, scda  # noqa: E402,F401
+from .utils.registry_mirror import mirror_into_mmselfsup  # noqa: E402
 from .version import __version__  # noqa: E402
+
+mirror_into_mmselfsup()
 
 __all__ = ['__version__']

@@ -74,13 +74,13 @@ if [ -z "$wheel" ]; then
 else
   step "reusing cached $wheel"
 fi
-"${PIP[@]}" install "$wheel"
+
 
 step "installing the OpenMMLab stack"
-"${PIP[@]}" install -r "$ROOT/requirements/runtime.txt" "mmcv==$MMCV_VERSION"
-# mmselfsup 1.0.0 pins mmcls 1.0.0rc6 and an old mmengine range; install it without
-# letting it move the pins above (mmtobias patches the double registration on import).
-"${PIP[@]}" install --no-deps -r "$ROOT/requirements/optional.txt" 'mmcls==1.0.0rc6'
+# One resolver run, so mmcv's loose requirements cannot pull numpy 2 / opencv 5 first.
+# mmselfsup is optional for users (mmtobias registers into it when present); the
+# environment has it so that the mmselfsup/mmpretrain coexistence fix is tested.
+"${PIP[@]}" install "$wheel" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/optional.txt"
 
 step "installing mmtobias (editable) with its test extras"
 "${PIP[@]}" install --no-build-isolation --no-deps -e "$ROOT"

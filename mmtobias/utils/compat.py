@@ -16,6 +16,11 @@ safe to call twice and only changes behaviour in the situation it is written for
 - :func:`tolerate_mmselfsup_double_registration`: mmselfsup and mmpretrain both
   register the same ``ResLayerExtraNorm`` into mmdet's MODELS; the second one wins no
   argument, the first is kept.
+- :func:`fix_collate_fn_scope`: a config that inherits ``mmpretrain::``/``mmdet::``
+  bases gets ``_scope_`` written into every dict with a ``type``, including
+  ``collate_fn``, which MMEngine then passes to the collate function as a keyword
+  (``default_collate() got an unexpected keyword argument '_scope_'``). The key is
+  dropped before the dataloader is built.
 - :func:`fix_numpy2_adjust_hue`: under numpy 2, mmcv's ``adjust_hue`` raises
   ``OverflowError`` for a negative hue factor (``np.uint8(-x)``), which kills
   mmpretrain's ColorJitter. The shift is done modulo 256 instead, as numpy 1 did.
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 
 _APPLIED = set()
+_ORIGINAL_ADJUST_HUE = None  # mmcv's own adjust_hue, kept for tests
 
 
 def _once(fn):
@@ -133,6 +139,24 @@ def tolerate_mmselfsup_double_registration():
     MMDET_MODELS._register_module = _register_module
 
 
+@_once
+def fix_collate_fn_scope():
+    from mmengine.runner import Runner
+
+    original = Runner.build_dataloader  # a staticmethod, seen as a plain function
+
+    @functools.wraps(original)
+    def build_dataloader(dataloader, *args, **kwargs):
+        if isinstance(dataloader, dict) and isinstance(dataloader.get('collate_fn'), dict):
+            dataloader = dataloader.copy()
+            collate_fn = dict(dataloader['collate_fn'])
+            collate_fn.pop('_scope_', None)
+            dataloader['collate_fn'] = collate_fn
+        return original(dataloader, *args, **kwargs)
+
+    Runner.build_dataloader = staticmethod(build_dataloader)
+
+
 def _adjust_hue_modular(img, hue_factor, backend=None):
     """mmcv.adjust_hue with the hue shift done modulo 256 (numpy-version independent)."""
     import cv2
@@ -177,6 +201,8 @@ def fix_numpy2_adjust_hue():
     import mmcv.image
     import mmcv.image.photometric as photometric
 
+    global _ORIGINAL_ADJUST_HUE
+    _ORIGINAL_ADJUST_HUE = photometric.adjust_hue
     for namespace in (mmcv, mmcv.image, photometric):
         namespace.adjust_hue = _adjust_hue_modular
 
@@ -186,11 +212,12 @@ def apply_all():
     allow_mmengine_checkpoints()
     enable_cpu_distributed()
     tolerate_mmselfsup_double_registration()
+    fix_collate_fn_scope()
     fix_numpy2_adjust_hue()
 
 
 __all__ = [
     'apply_all', 'allow_mmengine_checkpoints', 'enable_cpu_distributed',
-    'tolerate_mmselfsup_double_registration', 'fix_numpy2_adjust_hue',
+    'tolerate_mmselfsup_double_registration', 'fix_collate_fn_scope', 'fix_numpy2_adjust_hue',
     'mmengine_checkpoint_safe_globals'
 ]

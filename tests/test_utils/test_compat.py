@@ -1,0 +1,172 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""Each compatibility fix, shown to be needed (it fails without) and to work (with)."""
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import mmtobias  # noqa: F401
+from mmtobias.utils import compat
+
+from mmtobias.testing import make_image_folder
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+PY = sys.executable
+
+# MoCo v2 shrunk to run in seconds on a CPU: ResNet-18, tiny queue, 8 images.
+TINY_MOCO = [
+    'model.backbone.depth=18', 'model.neck.in_channels=512', 'model.neck.hid_channels=32',
+    'model.neck.out_channels=16', 'model.feat_dim=16', 'model.queue_len=16',
+    'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
+    'default_hooks.logger.interval=1', 'env_cfg.cudnn_benchmark=False',
+]
+
+
+def run(cmd, env=None, timeout=600):
+    full_env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    full_env.update(env or {})
+    return subprocess.run(
+        cmd, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def trained_work_dir(tmp_path_factory):
+    """One real 1-epoch MoCo v2 run through tools/train.py (shared by the tests below)."""
+    root = tmp_path_factory.mktemp('compat')
+    data = str(root / 'images')
+    make_image_folder(data, num_images=4, size=(64, 64))
+    work_dir = str(root / 'work')
+    result = run([
+        PY, 'tools/train.py', 'configs/mocov2_r50.py', '--work-dir', work_dir,
+        '--cfg-options', f'train_dataloader.dataset.data_root={data}', *TINY_MOCO
+    ])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return data, work_dir
+
+
+def test_runner_checkpoint_needs_and_gets_the_allow_list(trained_work_dir):
+    _, work_dir = trained_work_dir
+    ckpt = osp.join(work_dir, 'epoch_1.pth')
+    assert osp.isfile(ckpt)
+    # Without mmtobias, torch's weights_only default rejects an MMEngine checkpoint.
+    bare = run([PY, '-c', f'import torch; torch.load({ckpt!r})'])
+    assert bare.returncode != 0 and 'weights_only' in bare.stderr
+    # With mmtobias imported, the same default load works and weights_only stays on.
+    fixed = run([PY, '-c', f'import mmtobias, torch; c = torch.load({ckpt!r}); '
+                 'print(sorted(c)[:3])'])
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    from mmengine.runner import load_checkpoint
+    from mmpretrain.models import ResNet
+    load_checkpoint(ResNet(depth=18), ckpt, revise_keys=[(r'^backbone\.', '')], strict=False)
+
+
+def test_train_resume_says_it_resumed(trained_work_dir):
+    data, work_dir = trained_work_dir
+    result = run([
+        PY, 'tools/train.py', 'configs/mocov2_r50.py', '--work-dir', work_dir, '--resume',
+        '--cfg-options', f'train_dataloader.dataset.data_root={data}', *TINY_MOCO,
+        'train_cfg.max_epochs=2'
+    ])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'resumed epoch: 1' in result.stdout + result.stderr
+    assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only path')
+def test_init_dist_on_cpu_falls_back_to_gloo():
+    code = ('import sys\n'
+            'if sys.argv[1] == "1": import mmtobias\n'
+            'from mmengine.dist import init_dist, get_world_size\n'
+            'import torch.distributed as d\n'
+            'init_dist("pytorch", backend="nccl")\n'
+            'print("backend", d.get_backend(), get_world_size())\n')
+    env = dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+               MASTER_PORT=str(free_port()))
+    bare = run([PY, '-c', code, '0'], env=env)
+    assert bare.returncode != 0  # torch.cuda.set_device / NCCL without CUDA
+    env['MASTER_PORT'] = str(free_port())
+    fixed = run([PY, '-c', code, '1'], env=env)
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert 'backend gloo 1' in fixed.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only path')
+def test_dist_train_two_cpu_processes(tmp_path):
+    data = str(tmp_path / 'images')
+    make_image_folder(data, num_images=8, size=(64, 64))
+    work_dir = str(tmp_path / 'work')
+    result = run([
+        'bash', 'tools/dist_train.sh', 'configs/mocov2_r50.py', '2', '--work-dir', work_dir,
+        '--cfg-options', f'train_dataloader.dataset.data_root={data}', *TINY_MOCO
+    ], env=dict(PYTHON=PY, PORT=str(free_port())))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+    assert 'Distributed launcher: pytorch' in result.stdout + result.stderr
+
+
+def test_mmselfsup_and_mmpretrain_import_together():
+    pytest.importorskip('mmselfsup')
+    bare = run([PY, '-c', 'import mmpretrain.models, mmselfsup.models'])
+    assert bare.returncode != 0 and 'already registered' in bare.stderr
+    fixed = run([PY, '-c', 'import mmtobias, mmpretrain.models, mmselfsup.models; '
+                 'from mmdet.registry import MODELS; print(MODELS.get("ResLayerExtraNorm"))'])
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+
+
+def test_components_reachable_from_mmselfsup_scope():
+    pytest.importorskip('mmselfsup')
+    import mmpretrain.registry
+    import mmselfsup.registry
+    ours = [k for k, v in mmpretrain.registry.MODELS.module_dict.items()
+            if v.__module__.startswith('mmtobias.')]
+    if not ours:
+        pytest.skip('no mmtobias model registered yet')
+    assert all(k in mmselfsup.registry.MODELS.module_dict for k in ours)
+
+
+class _StrictUint8(np.uint8):
+    """numpy 2's scalar rule: an out-of-range value raises instead of wrapping."""
+
+    def __new__(cls, value):
+        if np.ndim(value) == 0 and not 0 <= value <= 255:
+            raise OverflowError(f'{value} out of bounds for uint8')
+        return np.uint8(value)
+
+
+class _Numpy2Uint8:
+    """The numpy module, with numpy 2's uint8 conversion rule."""
+
+    uint8 = _StrictUint8
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_adjust_hue_negative_factor_under_numpy2_rules(monkeypatch, backend):
+    import mmcv
+    import mmcv.image.photometric as photometric
+    img = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    monkeypatch.setattr(photometric, 'np', _Numpy2Uint8())
+    with pytest.raises(OverflowError):
+        compat._ORIGINAL_ADJUST_HUE(img, -0.1, backend=backend)
+    monkeypatch.setattr(compat, 'np', _Numpy2Uint8())
+    out = mmcv.adjust_hue(img, -0.1, backend=backend)  # what mmpretrain's ColorJitter calls
+    monkeypatch.undo()
+    # Same result as mmcv under numpy 1 (hue shifted by -25 mod 256).
+    np.testing.assert_array_equal(out, compat._ORIGINAL_ADJUST_HUE(img, -0.1, backend=backend))
+    assert isinstance(mmcv.adjust_hue, types.FunctionType)
