@@ -1,3 +1,4 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+from .tobias_mask_generator import TobiasMaskGenerator
 
-__all__ = []
+__all__ = ['TobiasMaskGenerator']

@@ -1,0 +1,139 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import logging
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import broadcast_object_list, get_dist_info
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmpretrain.registry import HOOKS
+
+from mmtobias.scda.core import INIT_SCHEMES, SCDA_ARCHS
+from mmtobias.scda.generate import (PRECISIONS, check_mask_file,
+                                    generate_masks)
+from mmtobias.scda.image_list import dataset_image_paths
+from mmtobias.scda.mask_store import MaskStore
+
+# Settings that change the masks; a mismatch with an existing file is warned.
+_SETTINGS = ('backbone', 'init', 'seed', 'input_size', 'layer4_stride',
+             'extra_pool', 'grid_pool')
+
+
+@HOOKS.register_module()
+class TobiasMaskGenerator(Hook):
+    """Make sure the Tobias mask file exists for the train dataset.
+
+    Before training, if ``mask_file`` is missing or its fingerprint (the list
+    of image paths relative to the data root) does not match the train
+    dataset, the masks are computed with
+    :func:`~mmtobias.scda.generate_masks`: every rank takes a share of the
+    shards, finished shards are checkpointed next to the mask file (an
+    interrupted run resumes where it stopped) and rank 0 writes the file.
+    Otherwise the hook does nothing. Pass the same ``mask_file`` to the
+    ``BackgroundSwap`` transform; it opens the file lazily, so DataLoader
+    workers (started after this hook) see the masks.
+
+    The hook builds its own random network, so it is independent of the
+    model being trained. Priority ``VERY_HIGH``: it must run before any
+    ``before_train`` hook that iterates the training data.
+
+    Args:
+        mask_file (str): The mask file (read by the transform).
+        data_root (str, optional): Root the mask keys are relative to.
+            Defaults to None (the dataset's image folder,
+            ``data_prefix['img_path']``).
+        arch (str): Random backbone. Defaults to 'resnet50'.
+        init (str): Init scheme. Defaults to 'kaiming'.
+        seed (int): Seed of the random network. Defaults to 0.
+        input_size (int): Images are resized to this square. Defaults to 224.
+        layer4_stride (int): Defaults to 2.
+        extra_pool (bool): Faithful extra max-pool (7x7 -> 4x4).
+            Defaults to True.
+        grid (int, optional): Adaptive pooling to this grid. Defaults to None.
+        batch_size (int): Images per forward pass. Defaults to 32.
+        num_workers (int): Decoding processes. Defaults to 2.
+        precision (str): 'auto', 'bf16' or 'fp32'. Defaults to 'auto'.
+        shard_size (int): Images per checkpointed shard. Defaults to 1024.
+        keep_shards (bool): Keep the shard files after merging.
+            Defaults to False.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self,
+                 mask_file: str,
+                 data_root: Optional[str] = None,
+                 arch: str = 'resnet50',
+                 init: str = 'kaiming',
+                 seed: int = 0,
+                 input_size: int = 224,
+                 layer4_stride: int = 2,
+                 extra_pool: bool = True,
+                 grid: Optional[int] = None,
+                 batch_size: int = 32,
+                 num_workers: int = 2,
+                 precision: str = 'auto',
+                 shard_size: int = 1024,
+                 keep_shards: bool = False) -> None:
+        if not isinstance(mask_file, str) or not mask_file:
+            raise TypeError(f'TobiasMaskGenerator: mask_file must be a path '
+                            f'string, got {mask_file!r}; set mask_file in '
+                            f'the config.')
+        if arch not in SCDA_ARCHS:
+            raise ValueError(f'TobiasMaskGenerator: arch={arch!r} is not '
+                             f'supported; choose one of {SCDA_ARCHS}.')
+        if init not in INIT_SCHEMES:
+            raise ValueError(f'TobiasMaskGenerator: init={init!r} is not '
+                             f'supported; choose one of {INIT_SCHEMES}.')
+        if precision not in PRECISIONS:
+            raise ValueError(f'TobiasMaskGenerator: precision={precision!r} '
+                             f'is not supported; choose one of {PRECISIONS}.')
+        self.mask_file = mask_file
+        self.data_root = data_root
+        self.net_cfg = dict(arch=arch, init=init, seed=seed,
+                            input_size=input_size, layer4_stride=layer4_stride,
+                            extra_pool=extra_pool, grid=grid)
+        self.run_cfg = dict(batch_size=batch_size, num_workers=num_workers,
+                            precision=precision, shard_size=shard_size,
+                            keep_shards=keep_shards)
+
+    def before_train(self, runner) -> None:
+        paths, root = dataset_image_paths(runner.train_dataloader.dataset)
+        root = osp.abspath(self.data_root) if self.data_root else root
+        # Rank 0 decides, so that every rank takes the same branch.
+        reason = [check_mask_file(self.mask_file, paths, root)
+                  if get_dist_info()[0] == 0 else None]
+        if get_dist_info()[1] > 1:
+            broadcast_object_list(reason, src=0)
+        reason = reason[0]
+        if reason is None:
+            self._warn_on_other_settings(runner, root)
+            print_log(f'TobiasMaskGenerator: {self.mask_file} matches the '
+                      f'{len(paths)} training images; nothing to do.',
+                      logger=runner.logger)
+            return
+        print_log(f'TobiasMaskGenerator: {reason}; generating masks for '
+                  f'{len(paths)} images under {root}.', logger=runner.logger)
+        generate_masks(paths, root, self.mask_file, **self.net_cfg,
+                       **self.run_cfg, logger=runner.logger)
+
+    def _warn_on_other_settings(self, runner, root: str) -> None:
+        meta = MaskStore(self.mask_file).meta
+        wanted = dict(self.net_cfg, backbone=self.net_cfg['arch'],
+                      grid_pool=self.net_cfg['grid'])
+        diff = [f'{k}: file {meta[k]!r}, hook {wanted[k]!r}'
+                for k in _SETTINGS if k in meta and meta[k] != wanted[k]]
+        if meta.get('data_root') and meta['data_root'] != root:
+            diff.append(f"data_root: file {meta['data_root']!r}, dataset "
+                        f'{root!r} (pass data_root to BackgroundSwap)')
+        if diff:
+            print_log(f'TobiasMaskGenerator: keeping {self.mask_file}, which '
+                      f'matches the images but was made with other settings ('
+                      + '; '.join(diff) + '). Delete it to regenerate.',
+                      logger=runner.logger, level=logging.WARNING)
+
+    def __repr__(self) -> str:
+        args = dict(mask_file=self.mask_file, data_root=self.data_root,
+                    **self.net_cfg, **self.run_cfg)
+        return (f'{self.__class__.__name__}(' +
+                ', '.join(f'{k}={v!r}' for k, v in args.items()) + ')')

@@ -1,0 +1,132 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import logging
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from PIL import Image
+
+import mmtobias  # noqa: F401
+from mmpretrain.registry import HOOKS
+from mmtobias.scda import MaskStore
+
+NET = dict(arch='resnet18', input_size=64, layer4_stride=1, extra_pool=False,
+           batch_size=4, num_workers=0, precision='fp32')
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = torch.stack([i.float().mean() for i in inputs])
+        if mode == 'loss':
+            return dict(loss=((x * self.w - 1)**2).mean())
+        return x
+
+
+def _write_images(root, names):
+    rng = np.random.default_rng(0)
+    for name in names:
+        path = osp.join(root, name)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (32, 40, 3), np.uint8)).save(path)
+
+
+def _runner(tmp_path, data_root, mask_file, name):
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(tmp_path / name),
+        experiment_name=name,
+        default_scope='mmpretrain',
+        train_dataloader=dict(
+            batch_size=2, num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='CustomDataset', data_root=data_root, with_label=False,
+                pipeline=[dict(type='LoadImageFromFile'),
+                          dict(type='Resize', scale=16),
+                          dict(type='PackInputs')])),
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        custom_hooks=[dict(type='TobiasMaskGenerator', mask_file=mask_file,
+                           **NET)],
+        default_hooks=dict(checkpoint=None, logger=None),
+        log_level='WARNING')
+
+
+def test_hook_generates_then_skips_then_regenerates(tmp_path, monkeypatch):
+    data_root = str(tmp_path / 'data')
+    _write_images(data_root, ['a/1.jpg', 'a/2.png', 'b/3.jpg'])
+    mask_file = str(tmp_path / 'masks' / 'train.tmask')
+
+    _runner(tmp_path, data_root, mask_file, 'first').train()
+    store = MaskStore(mask_file)
+    assert store.keys() == ['a/1.jpg', 'a/2.png', 'b/3.jpg']
+    assert store.meta['data_root'] == data_root
+    assert store.meta['backbone'] == 'resnet18' and store.grid == 4
+    before = open(mask_file, 'rb').read()
+    first_map = store.get_map('a/1.jpg')
+
+    # Up to date: no generation at all.
+    from mmtobias.engine.hooks import tobias_mask_generator as hook_mod
+
+    def fail(*args, **kwargs):
+        raise AssertionError('masks regenerated although up to date')
+
+    monkeypatch.setattr(hook_mod, 'generate_masks', fail)
+    _runner(tmp_path, data_root, mask_file, 'second').train()
+    assert open(mask_file, 'rb').read() == before
+    monkeypatch.undo()
+
+    # A new image makes the fingerprint stale: the file is regenerated.
+    _write_images(data_root, ['b/4.jpg'])
+    _runner(tmp_path, data_root, mask_file, 'third').train()
+    store = MaskStore(mask_file)
+    assert len(store) == 4 and 'b/4.jpg' in store
+    np.testing.assert_allclose(store.get_map('a/1.jpg'), first_map,
+                               rtol=1e-3)
+
+
+def test_hook_warns_when_settings_differ(tmp_path):
+    data_root = str(tmp_path / 'data')
+    _write_images(data_root, ['x.jpg', 'y.jpg'])
+    mask_file = str(tmp_path / 'm.tmask')
+    _runner(tmp_path, data_root, mask_file, 'first').train()
+    runner = _runner(tmp_path, data_root, mask_file, 'second')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    runner.logger.addHandler(handler)
+    hook = HOOKS.build(dict(type='TobiasMaskGenerator', mask_file=mask_file,
+                            **dict(NET, seed=3)))
+    hook.before_train(runner)
+    msgs = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert any('seed: file 0, hook 3' in m for m in msgs)
+
+
+def test_hook_repr_and_argument_errors():
+    hook = HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m.tmask'))
+    assert hook.priority == 'VERY_HIGH'
+    text = repr(hook)
+    for part in ("mask_file='m.tmask'", "arch='resnet50'", 'seed=0',
+                 'input_size=224', "precision='auto'"):
+        assert part in text
+    with pytest.raises(TypeError, match='mask_file must be a path'):
+        HOOKS.build(dict(type='TobiasMaskGenerator', mask_file=None))
+    with pytest.raises(ValueError, match="arch='vit'"):
+        HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m',
+                         arch='vit'))
+    with pytest.raises(ValueError, match="init='he'"):
+        HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m',
+                         init='he'))
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m',
+                         precision='fp16'))
