@@ -1,0 +1,270 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""Copy the salient foreground onto another background (Distilling
+Localization, Zhao et al., section 5.2)."""
+import os.path as osp
+from typing import Optional
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmcv.transforms.utils import cache_randomness
+from mmengine.logging import MMLogger
+from mmpretrain.registry import TRANSFORMS
+from PIL import Image
+
+from mmtobias.scda.mask_store import MaskStore
+
+from .donor_index import DonorIndex, load_image_at
+
+__all__ = ['CopyPaste']
+
+SALIENCY = ('tobias', 'folder')
+BACKGROUNDS = ('gray', 'texture', 'dataset')
+BLENDS = ('none', 'gaussian', 'mix')
+
+
+@TRANSFORMS.register_module()
+class CopyPaste(BaseTransform):
+    """Composite the image's foreground over a new background (DiLo).
+
+    With probability ``prob`` (released code: keep the original with 0.7)
+    the foreground given by a per-image saliency map is pasted onto a
+    background of the same size (SPEC section 3):
+
+    - saliency ``'tobias'``: the image's raw Tobias SCDA map upsampled to
+      the image (``'bilinear'``, or ``'nearest'`` = the cells) and cut at the
+      value separating the top ``fraction`` of the cells, so that the cell
+      centres agree with the Tobias foreground cells; images recorded as
+      unreadable are left unchanged. ``'folder'``: a grayscale saliency image
+      at ``saliency_dir / relpath(img_path, data_root)`` with its suffix
+      replaced by ``saliency_suffix`` (e.g. RBD or BASNet output, 0-255),
+      foreground where ``value >= saliency_thr * 255``.
+    - background ``'gray'``: a uniform random gray level (released code);
+      ``'texture'``: a random image of ``texture_dir`` resized to the image;
+      ``'dataset'``: another training image (the mask file's images, or any
+      image under ``donor_root``) resized to the image.
+    - blending ``'none'`` (hard mask), ``'gaussian'`` (the mask blurred with
+      a ``blur_kernel`` Gaussian is the alpha), ``'mix'`` (gaussian with
+      probability ``blend_prob``, else hard).
+
+    Apply it before the other augmentations of **each** view; every view
+    draws independently::
+
+        dict(type='MultiView', num_views=2,
+             transforms=[[dict(type='CopyPaste', mask_file=mask_file),
+                          *view_pipeline]])
+
+    Donors, textures and the mask file are held as picklable, lazily opened
+    :class:`~mmtobias.datasets.transforms.DonorIndex` objects (see
+    ``BackgroundSwap``), so the transform works in DataLoader workers and
+    DDP ranks.
+
+    **Required Keys:**
+
+    - img
+    - img_path
+
+    **Modified Keys:**
+
+    - img
+
+    **Added Keys:**
+
+    - copy_paste_applied (bool)
+
+    Args:
+        prob (float): Probability of compositing. Defaults to 0.3.
+        saliency (str): 'tobias' or 'folder'. Defaults to 'tobias'.
+        mask_file (str, optional): Tobias mask file (saliency 'tobias';
+            also the donor list of background 'dataset'). Defaults to None.
+        data_root (str, optional): Folder ``img_path`` is made relative to
+            (for the mask keys and the saliency folder). Defaults to None
+            (the mask file's ``data_root``; required with 'folder').
+        saliency_dir (str, optional): Saliency folder parallel to the
+            dataset. Defaults to None.
+        saliency_suffix (str): File suffix of the saliency maps.
+            Defaults to '.png'.
+        saliency_thr (float): Foreground threshold of folder maps in [0, 1].
+            Defaults to 0.5.
+        fraction (float): Foreground fraction of the Tobias cells.
+            Defaults to 0.5.
+        upsample (str): 'bilinear' or 'nearest' upsampling of the Tobias
+            map. Defaults to 'bilinear'.
+        background (str): 'gray', 'texture' or 'dataset'. Defaults to 'gray'.
+        texture_dir (str, optional): Texture images (background 'texture').
+            Defaults to None.
+        donor_root (str, optional): Background images for 'dataset' when no
+            mask file is given. Defaults to None.
+        blend (str): 'none', 'gaussian' or 'mix'. Defaults to 'mix'.
+        blend_prob (float): Probability of Gaussian blending in 'mix'.
+            Defaults to 0.5.
+        blur_kernel (int): Odd Gaussian kernel size. Defaults to 5.
+        channel_order (str): 'bgr' or 'rgb', as ``img``. Defaults to 'bgr'.
+    """
+
+    def __init__(self,
+                 prob: float = 0.3,
+                 saliency: str = 'tobias',
+                 mask_file: Optional[str] = None,
+                 data_root: Optional[str] = None,
+                 saliency_dir: Optional[str] = None,
+                 saliency_suffix: str = '.png',
+                 saliency_thr: float = 0.5,
+                 fraction: float = 0.5,
+                 upsample: str = 'bilinear',
+                 background: str = 'gray',
+                 texture_dir: Optional[str] = None,
+                 donor_root: Optional[str] = None,
+                 blend: str = 'mix',
+                 blend_prob: float = 0.5,
+                 blur_kernel: int = 5,
+                 channel_order: str = 'bgr') -> None:
+        name = self.__class__.__name__
+        for arg, val in (('prob', prob), ('blend_prob', blend_prob),
+                         ('saliency_thr', saliency_thr)):
+            if isinstance(val, bool) or not isinstance(val, (int, float)) \
+                    or not 0 <= val <= 1:
+                raise ValueError(f'{name}: {arg} must be a number in [0, 1], '
+                                 f'got {val!r}.')
+        for arg, val, allowed in (('saliency', saliency, SALIENCY),
+                                  ('background', background, BACKGROUNDS),
+                                  ('blend', blend, BLENDS),
+                                  ('upsample', upsample,
+                                   ('bilinear', 'nearest')),
+                                  ('channel_order', channel_order,
+                                   ('bgr', 'rgb'))):
+            if val not in allowed:
+                raise ValueError(f'{name}: unknown {arg} {val!r}; choose one '
+                                 f'of {allowed}.')
+        if saliency == 'tobias' and mask_file is None:
+            raise ValueError(f"{name}: saliency='tobias' needs mask_file (the "
+                             f'TobiasMaskGenerator hook\'s file).')
+        if saliency == 'folder' and (saliency_dir is None or data_root is None):
+            raise ValueError(f"{name}: saliency='folder' needs saliency_dir "
+                             f'(maps parallel to the dataset) and data_root '
+                             f'(the image folder they mirror).')
+        if background == 'texture' and texture_dir is None:
+            raise ValueError(f"{name}: background='texture' needs "
+                             f'texture_dir (a folder of texture images).')
+        if background == 'dataset' and mask_file is None \
+                and donor_root is None:
+            raise ValueError(f"{name}: background='dataset' needs donors; set "
+                             f'mask_file or donor_root.')
+        if not isinstance(blur_kernel, int) or blur_kernel < 1 \
+                or blur_kernel % 2 == 0:
+            raise ValueError(f'{name}: blur_kernel must be a positive odd '
+                             f'int, got {blur_kernel!r}.')
+        if not 0 < fraction < 1:
+            raise ValueError(f'{name}: fraction must be in (0, 1), got '
+                             f'{fraction!r}.')
+        self.prob, self.saliency, self.mask_file = float(prob), saliency, \
+            mask_file
+        self.data_root, self.saliency_dir = data_root, saliency_dir
+        self.saliency_suffix, self.saliency_thr = saliency_suffix, float(
+            saliency_thr)
+        self.fraction, self.upsample = float(fraction), upsample
+        self.background, self.texture_dir = background, texture_dir
+        self.donor_root, self.blend = donor_root, blend
+        self.blend_prob, self.blur_kernel = float(blend_prob), blur_kernel
+        self.channel_order = channel_order
+        self.masks = (DonorIndex.from_masks(mask_file, data_root)
+                      if mask_file is not None else None)
+        if background == 'texture':
+            self.backgrounds = DonorIndex.from_folder(texture_dir)
+        elif background == 'dataset':
+            self.backgrounds = self.masks if donor_root is None else \
+                DonorIndex.from_folder(donor_root)
+        else:
+            self.backgrounds = None
+
+    # -- randomness ----------------------------------------------------------
+    @cache_randomness
+    def _random_apply(self) -> bool:
+        return np.random.rand() < self.prob
+
+    @cache_randomness
+    def _random_gray(self) -> int:
+        return int(np.random.randint(256))
+
+    @cache_randomness
+    def _random_background(self) -> int:
+        return self.backgrounds.sample()
+
+    @cache_randomness
+    def _random_soft(self) -> bool:
+        if self.blend == 'mix':
+            return np.random.rand() < self.blend_prob
+        return self.blend == 'gaussian'
+
+    # -- saliency ------------------------------------------------------------
+    def foreground_mask(self, img_path: str, w: int, h: int) -> np.ndarray:
+        """Binary foreground of the image at ``(h, w)``, float32 0/1."""
+        if self.saliency == 'tobias':
+            store = self.masks.store
+            key = MaskStore.relpath(img_path, self.masks.data_root)
+            try:
+                if not store.is_valid(key):
+                    return np.ones((h, w), np.float32)
+                raw = store.get_map(key)
+            except KeyError as err:
+                raise KeyError(f'CopyPaste: no Tobias mask for image '
+                               f'{img_path}: {err.args[0]}') from None
+            k = int(round(self.fraction * raw.size))
+            values = np.sort(raw.ravel())[::-1]
+            thr = (values[k - 1] + values[k]) / 2 if 0 < k < raw.size \
+                else values[min(k, raw.size) - 1]
+            interp = cv2.INTER_LINEAR if self.upsample == 'bilinear' \
+                else cv2.INTER_NEAREST
+            up = cv2.resize(raw, (w, h), interpolation=interp)
+            return (up >= thr).astype(np.float32)
+        rel = MaskStore.relpath(img_path, self.data_root)
+        path = osp.join(self.saliency_dir,
+                        osp.splitext(rel)[0] + self.saliency_suffix)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'CopyPaste: no saliency map {path} for image {img_path}; '
+                f'saliency_dir must mirror data_root={self.data_root} with '
+                f'{self.saliency_suffix!r} files.')
+        sal = load_image_at(path, (w, h), gray=True)
+        return (sal >= self.saliency_thr * 255).astype(np.float32)
+
+    def _background(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        if self.background == 'gray':
+            return np.full_like(img, self._random_gray())
+        for _ in range(3):
+            path = self.backgrounds.path(self._random_background())
+            try:
+                return load_image_at(path, (w, h), self.channel_order)
+            except (OSError, SyntaxError, ValueError) as err:
+                MMLogger.get_current_instance().warning(
+                    f'CopyPaste: background {path} does not decode ({err}); '
+                    f'drawing another.')
+        return np.full_like(img, self._random_gray())
+
+    # -- transform -----------------------------------------------------------
+    def transform(self, results: dict) -> dict:
+        results['copy_paste_applied'] = False
+        if not self._random_apply():
+            return results
+        img = results['img']
+        h, w = img.shape[:2]
+        alpha = self.foreground_mask(results['img_path'], w, h)
+        if self._random_soft():
+            k = self.blur_kernel
+            alpha = cv2.GaussianBlur(alpha, (k, k), 0)
+        bg = self._background(img)
+        if img.ndim == 3:
+            alpha = alpha[..., None]
+        out = alpha * img.astype(np.float32) + (1 - alpha) * bg
+        results['img'] = np.clip(np.rint(out), 0, 255).astype(img.dtype)
+        results['copy_paste_applied'] = True
+        return results
+
+    def __repr__(self) -> str:
+        args = ('prob', 'saliency', 'mask_file', 'data_root', 'saliency_dir',
+                'saliency_suffix', 'saliency_thr', 'fraction', 'upsample',
+                'background', 'texture_dir', 'donor_root', 'blend',
+                'blend_prob', 'blur_kernel', 'channel_order')
+        return (f'{self.__class__.__name__}(' +
+                ', '.join(f'{a}={getattr(self, a)!r}' for a in args) + ')')

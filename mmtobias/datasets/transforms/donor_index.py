@@ -1,0 +1,205 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""Where the second image of a background transform comes from.
+
+A pipeline transform only sees one sample, but ``BackgroundSwap`` and
+``CopyPaste`` need another image of the dataset (the donor). mmtobias keeps a
+small, picklable :class:`DonorIndex` inside the transform instead of wrapping
+the dataset, so that every config still trains on any folder with
+``--cfg-options train_dataloader.dataset.data_root=DIR``:
+
+- ``DonorIndex.from_masks(mask_file)``: the donors are the images of the
+  Tobias mask file, i.e. exactly the training images the
+  ``TobiasMaskGenerator`` hook saw, at ``data_root / key``. The file is opened
+  lazily on first use, so it may not exist yet when the pipeline is built
+  (the hook writes it in ``before_train``, before the DataLoader starts its
+  workers).
+- ``DonorIndex.from_folder(root)``: every image file under ``root`` (a
+  texture folder, or a dataset without masks), scanned lazily once per
+  process.
+
+Pickling keeps only the source description, never the file list nor the
+memory map, so DataLoader workers (``num_workers > 0``, persistent or not,
+fork or spawn) and DDP ranks each reopen it cheaply. Donors are drawn with
+NumPy's global generator, which MMEngine seeds per worker and rank.
+"""
+import os
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from mmtobias.scda.image_list import IMG_EXTENSIONS
+from mmtobias.scda.mask_store import MaskStore
+
+__all__ = ['DonorIndex', 'load_image_at', 'resize_to']
+
+
+def resize_to(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Resize ``img`` to ``size = (w, h)`` with OpenCV: area averaging when
+    shrinking (no aliasing), bilinear when enlarging. No-op at the same
+    size."""
+    h, w = img.shape[:2]
+    if (w, h) == tuple(size):
+        return img
+    shrink = size[0] * size[1] < w * h
+    return cv2.resize(
+        img, tuple(size),
+        interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def load_image_at(path: str,
+                  size: Tuple[int, int],
+                  channel_order: str = 'bgr',
+                  gray: bool = False) -> np.ndarray:
+    """Decode an image directly at ``size = (w, h)`` (aspect not kept).
+
+    JPEG files are decoded with Pillow's draft mode, i.e. by libjpeg at the
+    smallest power-of-two reduction still at least ``size``, so a large
+    donor is never decoded at full resolution only to be shrunk to 224.
+
+    Args:
+        path (str): Image file.
+        size (tuple[int, int]): Output ``(w, h)``.
+        channel_order (str): 'bgr' (as mmcv's loaders) or 'rgb'.
+            Defaults to 'bgr'.
+        gray (bool): Return a single-channel ``(h, w)`` image.
+            Defaults to False.
+
+    Returns:
+        np.ndarray: uint8 ``(h, w, 3)`` (or ``(h, w)`` if ``gray``).
+    """
+    with Image.open(path) as im:
+        mode = 'L' if gray else 'RGB'
+        im.draft(mode, tuple(size))
+        im = im.convert(mode)
+        if im.size != tuple(size):
+            im = im.resize(tuple(size), Image.BILINEAR, reducing_gap=None)
+        arr = np.asarray(im)
+    if not gray and channel_order == 'bgr':
+        arr = arr[..., ::-1]
+    return np.ascontiguousarray(arr)
+
+
+class DonorIndex:
+    """A picklable, lazily opened list of donor images.
+
+    Build it with :meth:`from_masks` or :meth:`from_folder`.
+
+    Args:
+        kind (str): 'masks' or 'folder'.
+        source (str): The mask file or the folder.
+        data_root (str, optional): For 'masks': the folder the mask keys are
+            relative to. Defaults to None (``store.meta['data_root']``).
+    """
+
+    def __init__(self, kind: str, source: str,
+                 data_root: Optional[str] = None):
+        if kind not in ('masks', 'folder'):
+            raise ValueError(f"DonorIndex: kind must be 'masks' or 'folder', "
+                             f'got {kind!r}.')
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError(f'DonorIndex: source must be a path, got '
+                            f'{source!r}.')
+        self.kind = kind
+        self.source = os.fspath(source)
+        self._data_root = data_root
+        self._reset()
+
+    @classmethod
+    def from_masks(cls, mask_file: str, data_root: Optional[str] = None):
+        return cls('masks', mask_file, data_root)
+
+    @classmethod
+    def from_folder(cls, root: str):
+        return cls('folder', root)
+
+    def _reset(self) -> None:
+        self._store = MaskStore(self.source) if self.kind == 'masks' else None
+        self._keys: Optional[List[str]] = None
+        self._valid: Optional[np.ndarray] = None
+
+    def __getstate__(self):
+        return dict(kind=self.kind, source=self.source,
+                    data_root=self._data_root)
+
+    def __setstate__(self, state):
+        self.kind, self.source = state['kind'], state['source']
+        self._data_root = state['data_root']
+        self._reset()
+
+    # -- lazy loading --------------------------------------------------------
+    @property
+    def store(self) -> Optional[MaskStore]:
+        """The mask store ('masks' kind), else None."""
+        return self._store
+
+    @property
+    def data_root(self) -> str:
+        """Absolute folder the keys are relative to."""
+        if self.kind == 'folder':
+            return osp.abspath(self.source)
+        root = self._data_root or self._store.meta.get('data_root')
+        if not root:
+            raise ValueError(
+                f'The mask file {self.source} records no data_root (e.g. '
+                f'imported from the released JSON without one); pass '
+                f'data_root=<the image folder its keys are relative to> to '
+                f'the transform in the train pipeline.')
+        return osp.abspath(root)
+
+    def keys(self) -> List[str]:
+        if self._keys is None:
+            if self.kind == 'masks':
+                self._keys = self._store.keys()
+                bad = self._store.unreadable
+                self._valid = np.array([k not in bad for k in self._keys],
+                                       dtype=bool)
+            else:
+                self._keys = _scan(self.source)
+                self._valid = np.ones(len(self._keys), dtype=bool)
+            if not self._valid.any():
+                raise ValueError(f'No readable donor image in {self.source}.')
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def path(self, i: int) -> str:
+        return osp.join(self.data_root, self.keys()[i])
+
+    def is_valid(self, i: int) -> bool:
+        """False for images recorded as unreadable in the mask file."""
+        self.keys()
+        return bool(self._valid[i])
+
+    def sample(self, max_tries: int = 100) -> int:
+        """Index of a donor drawn uniformly (unreadable images redrawn)."""
+        n = len(self)
+        for _ in range(max_tries):
+            i = int(np.random.randint(n))
+            if self._valid[i]:
+                return i
+        return int(np.random.choice(np.flatnonzero(self._valid)))
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}.from_{self.kind}({self.source!r})'
+
+
+def _scan(root: str, extensions: Sequence[str] = IMG_EXTENSIONS) -> List[str]:
+    if not osp.isdir(root):
+        raise FileNotFoundError(f'Donor folder {root} does not exist; set it '
+                                f'to a folder of images.')
+    exts = tuple(e.lower() for e in extensions)
+    keys = []
+    for cur, dirs, files in os.walk(root, followlinks=True):
+        dirs.sort()
+        rel = osp.relpath(cur, root)
+        keys.extend(
+            (f if rel == '.' else osp.join(rel, f)).replace(os.sep, '/')
+            for f in sorted(files) if f.lower().endswith(exts))
+    if not keys:
+        raise FileNotFoundError(f'No images ({", ".join(exts)}) found under '
+                                f'the donor folder {root}.')
+    return keys
