@@ -1,4 +1,8 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 from .safe_load_image import SafeLoadImageFromFile
+from .background_swap import BackgroundSwap, paste_cells
+from .copy_paste import CopyPaste
+from .donor_index import DonorIndex, load_image_at
 
-__all__ = ['SafeLoadImageFromFile']
+__all__ = ['SafeLoadImageFromFile', 'BackgroundSwap', 'paste_cells',
+           'CopyPaste', 'DonorIndex', 'load_image_at']
