@@ -1,0 +1,148 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+from mmengine.registry import DefaultScope
+from PIL import Image
+
+import mmtobias  # noqa: F401  (registers the transforms)
+from mmpretrain.registry import TRANSFORMS
+from mmtobias.datasets.transforms import load_image_at
+from mmtobias.scda import top_fraction_mask, write_mask_store
+
+SIZE, GRID, CELL = 224, 4, 56
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Noise images, a mask file, a saliency folder (left half salient) and
+    a texture folder."""
+    rng = np.random.RandomState(0)
+    img_root, sal_root, tex_root = (str(tmp_path / d)
+                                    for d in ('images', 'saliency', 'tex'))
+    keys = ['a/x.png', 'b/y.png']
+    for key in keys:
+        for root in (img_root, sal_root):
+            os.makedirs(osp.join(root, osp.dirname(key)), exist_ok=True)
+        Image.fromarray(rng.randint(0, 256, (SIZE, SIZE, 3),
+                                    dtype=np.uint8)).save(
+                                        osp.join(img_root, key))
+        sal = np.zeros((SIZE, SIZE), np.uint8)
+        sal[:, :SIZE // 2] = 255
+        Image.fromarray(sal).save(osp.join(sal_root, key))
+    os.makedirs(tex_root)
+    Image.fromarray(np.full((64, 80, 3), (10, 200, 30), np.uint8)).save(
+        osp.join(tex_root, 'tex.jpg'), quality=100)
+    maps = rng.rand(2, GRID, GRID).astype(np.float32)
+    mask_file = str(tmp_path / 'masks.tmask')
+    write_mask_store(mask_file, keys, maps, np.ones(2, bool),
+                     dict(data_root=img_root))
+    return dict(mask_file=mask_file, img_root=img_root, sal_root=sal_root,
+                tex_root=tex_root, keys=keys, maps=maps)
+
+
+def build(**kwargs):
+    return TRANSFORMS.build(dict(type='CopyPaste', **kwargs))
+
+
+def sample(data, i=0):
+    path = osp.join(data['img_root'], data['keys'][i])
+    return dict(img=load_image_at(path, (SIZE, SIZE)), img_path=path)
+
+
+def test_tobias_cells_over_gray_hard(data):
+    cp = build(prob=1.0, mask_file=data['mask_file'], upsample='nearest',
+               blend='none')
+    np.random.seed(0)
+    results = sample(data)
+    a = results['img'].copy()
+    out = cp(results)['img']
+    fg = np.kron(top_fraction_mask(data['maps'][0], 0.5),
+                 np.ones((CELL, CELL), bool))
+    assert np.array_equal(out[fg], a[fg])
+    bg = out[~fg]
+    assert (bg == bg[0, 0]).all()  # one uniform gray level
+
+
+def test_tobias_bilinear_agrees_at_cell_centres(data):
+    cp = build(prob=1.0, mask_file=data['mask_file'])
+    mask = cp.foreground_mask(sample(data)['img_path'], SIZE, SIZE)
+    centres = mask[CELL // 2::CELL, CELL // 2::CELL].astype(bool)
+    assert np.array_equal(centres, top_fraction_mask(data['maps'][0], 0.5))
+
+
+def test_saliency_folder_texture_and_gaussian_blend(data):
+    cp = build(prob=1.0, saliency='folder', saliency_dir=data['sal_root'],
+               data_root=data['img_root'], background='texture',
+               texture_dir=data['tex_root'], blend='gaussian')
+    results = sample(data, 1)
+    a = results['img'].astype(int)
+    out = cp(results)['img'].astype(int)
+    assert np.array_equal(out[:, :100], a[:, :100])  # salient, away from edge
+    tex = np.array([30, 200, 10])  # BGR of the texture
+    assert np.abs(out[:, 124:] - tex).max() <= 2
+    edge = out[:, 111:113]  # blurred border: between image and texture
+    assert not np.array_equal(edge, a[:, 111:113])
+
+
+def test_dataset_background_and_mix_blend_probability(data):
+    cp = build(prob=1.0, mask_file=data['mask_file'], background='dataset',
+               blend='mix', blend_prob=0.5)
+    np.random.seed(0)
+    soft = [cp._random_soft() for _ in range(400)]
+    assert 0.4 < np.mean(soft) < 0.6
+    out = cp(sample(data))
+    assert out['copy_paste_applied'] and out['img'].shape == (SIZE, SIZE, 3)
+
+
+def test_each_view_independently(data):
+    pipeline = TRANSFORMS.build(
+        dict(type='MultiView', num_views=2,
+             transforms=[[dict(type='CopyPaste', prob=0.5,
+                               mask_file=data['mask_file'])]]))
+    np.random.seed(0)
+    results = sample(data)
+    a = results['img']
+    pattern = set()
+    for _ in range(40):
+        views = pipeline(dict(results, img=a.copy()))['img']
+        pattern.add(tuple(not np.array_equal(v, a) for v in views))
+    assert pattern == {(False, False), (False, True), (True, False),
+                       (True, True)}
+
+
+def test_prob_and_pickle(data):
+    cp = build(prob=0.3, mask_file=data['mask_file'])
+    np.random.seed(0)
+    n = 500
+    rate = np.mean([cp(sample(data))['copy_paste_applied'] for _ in range(n)])
+    assert abs(rate - 0.3) <= 4 * np.sqrt(0.21 / n)
+    clone = pickle.loads(pickle.dumps(cp))
+    assert repr(clone) == repr(cp)
+    assert 'blend=' in repr(cp) and "background='gray'" in repr(cp)
+
+
+def test_errors_are_clear(data):
+    with pytest.raises(ValueError, match=r'prob must be a number in \[0, 1\]'):
+        build(prob=2, mask_file=data['mask_file'])
+    with pytest.raises(ValueError, match="unknown background 'noise'"):
+        build(mask_file=data['mask_file'], background='noise')
+    with pytest.raises(ValueError, match='needs mask_file'):
+        build()
+    with pytest.raises(ValueError, match='needs texture_dir'):
+        build(mask_file=data['mask_file'], background='texture')
+    with pytest.raises(ValueError, match='odd'):
+        build(mask_file=data['mask_file'], blur_kernel=4)
+    cp = build(prob=1.0, saliency='folder', saliency_dir=data['tex_root'],
+               data_root=data['img_root'])
+    with pytest.raises(FileNotFoundError, match=r'no saliency map .*x\.png'):
+        cp(sample(data))
