@@ -1,0 +1,227 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from PIL import Image
+
+import mmtobias  # noqa: F401  (registers the transforms)
+from mmpretrain.registry import DATASETS, TRANSFORMS
+from mmtobias.scda import write_mask_store
+
+RED = (0, 0, 255)  # BGR
+COLOURS = [(255, 0, 0), (0, 255, 0), (255, 255, 0), (0, 255, 255)]  # BGR
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+def solid(colour, size=(60, 80)):
+    img = np.zeros(size + (3, ), np.uint8)
+    img[:] = colour
+    return img
+
+
+def write_png(path, bgr):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])).save(path)
+
+
+@pytest.fixture
+def colour_folder(tmp_path):
+    """Four solid-colour PNGs (lossless), ImageNet-style layout."""
+    root = str(tmp_path / 'images')
+    paths = []
+    for i, c in enumerate(COLOURS):
+        paths.append(osp.join(root, f'cls{i % 2}', f'img{i}.png'))
+        write_png(paths[-1], solid(c, (50 + 10 * i, 70)))
+    return root, paths
+
+
+def composite(**kwargs):
+    return TRANSFORMS.build(dict(type='InsLocComposite', **kwargs))
+
+
+def is_colour(img, colour):
+    return np.all(np.abs(img.astype(int) - colour) <= 2, axis=-1)
+
+
+def test_pasted_pixels_fill_box_after_paste_and_flip(colour_folder):
+    root, paths = colour_folder
+    pipeline = [
+        composite(bg_size=128, paste_size_range=(32, 100)),
+        TRANSFORMS.build(
+            dict(
+                type='MultiViewWithBoxes',
+                transforms=[[dict(type='RandomFlip', prob=1.0)]])),
+    ]
+    flips = 0
+    for seed in range(6):
+        np.random.seed(seed)
+        results = dict(img=solid(RED, (90, 60)), bg_img_paths=paths[:2])
+        for t in pipeline:
+            results = t(results)
+        assert results['gt_bboxes'].shape == (2, 4)
+        for img, box in zip(results['img'], results['gt_bboxes']):
+            assert img.shape == (128, 128, 3)
+            x1, y1, x2, y2 = box.astype(int)
+            red = is_colour(img, RED)
+            inside = np.zeros_like(red)
+            inside[y1:y2, x1:x2] = True
+            # every red pixel is in the box and the box is all red
+            np.testing.assert_array_equal(red, inside)
+        # with the same draws and no flip, the boxes are mirrored
+        np.random.seed(seed)
+        unflipped = pipeline[0](
+            dict(img=solid(RED, (90, 60)), bg_img_paths=paths[:2]))
+        expect = unflipped['gt_bboxes'].copy()
+        expect[:, [0, 2]] = 128 - unflipped['gt_bboxes'][:, [2, 0]]
+        np.testing.assert_allclose(results['gt_bboxes'], expect)
+        flips += int(not np.allclose(expect, unflipped['gt_bboxes']))
+    assert flips > 0
+
+
+def test_dataset_gives_two_different_backgrounds(colour_folder):
+    root, paths = colour_folder
+    dataset = DATASETS.build(
+        dict(
+            type='InsLocDataset',
+            data_root=root,
+            with_label=False,
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='InsLocComposite', bg_size=96,
+                     paste_size_range=(24, 40)),
+            ]))
+    np.random.seed(0)
+    for idx in range(len(dataset)):
+        results = dataset[idx]
+        fg = dataset.get_data_info(idx)['img_path']
+        bgs = results['bg_img_paths']
+        assert len(set(bgs)) == 2 and fg not in bgs
+        # the corners lie outside the small paste box in at least one view
+        corner_colours = set()
+        for img, box in zip(results['img'], results['gt_bboxes']):
+            outside = np.ones(img.shape[:2], bool)
+            x1, y1, x2, y2 = box.astype(int)
+            outside[y1:y2, x1:x2] = False
+            colours = {tuple(p) for p in img[outside]}
+            assert len(colours) == 1  # one solid background per view
+            corner_colours |= colours
+        assert len(corner_colours) == 2  # and the two views' differ
+
+
+def test_background_folder_and_paste_geometry(colour_folder):
+    root, _ = colour_folder
+    t = composite(bg_root=root)
+    np.random.seed(1)
+    sizes = []
+    for _ in range(30):
+        img = np.random.randint(0, 256, (120, 200, 3), np.uint8)
+        results = t(dict(img=img))
+        assert [v.shape for v in results['img']] == [(256, 256, 3)] * 2
+        box = results['gt_bboxes']
+        w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+        assert np.all(box >= 0) and np.all(box <= 256)
+        # rescaled to fit a target in [128, 255) (mmcv.imrescale rule)
+        assert np.all(np.maximum(w, h) < 255) and np.all(w >= 1)
+        sizes += list(np.maximum(w, h))
+    assert min(sizes) < 200 and max(sizes) > 200  # the size is random
+
+
+def test_tobias_guided_crop_pastes_the_foreground_box(tmp_path):
+    root = str(tmp_path / 'images')
+    fg = np.zeros((80, 80, 3), np.uint8)
+    fg[:40, 40:] = RED  # top-right quadrant: the Tobias foreground
+    write_png(osp.join(root, 'fg.png'), fg)
+    write_png(osp.join(root, 'bg.png'), solid(COLOURS[0], (64, 64)))
+    maps = np.zeros((2, 4, 4), np.float32)
+    maps[1, :2, 2:] = 10  # fg.png: 4 foreground cells, top-right
+    mask_file = str(tmp_path / 'masks.tmask')
+    write_mask_store(mask_file, ['bg.png', 'fg.png'], maps, [True, True],
+                     dict(data_root=root))
+    t = composite(bg_size=128, paste_size_range=(40, 100),
+                  mask_file=mask_file, fg_fraction=0.25)
+    np.random.seed(0)
+    results = t(
+        dict(img=fg, img_path=osp.join(root, 'fg.png'),
+             bg_img_paths=[osp.join(root, 'bg.png')] * 2))
+    for img, box in zip(results['img'], results['gt_bboxes']):
+        x1, y1, x2, y2 = box.astype(int)
+        # the crop is the foreground box: the pasted region is all red
+        assert is_colour(img[y1:y2, x1:x2], RED).all()
+    # the transform pickles without its open store
+    assert pickle.loads(pickle.dumps(t)).mask_file == mask_file
+
+
+def test_unreadable_background_falls_back_with_warning(colour_folder,
+                                                       tmp_path):
+    _, paths = colour_folder
+    broken = str(tmp_path / 'broken.jpg')
+    with open(paths[0], 'rb') as f:
+        data = f.read()
+    with open(broken, 'wb') as f:
+        f.write(data[:len(data) // 3])
+    t = composite(bg_size=64, paste_size_range=(16, 32))
+    results = t(dict(img=solid(RED), bg_img_paths=[broken, paths[1]]))
+    # the broken background is replaced by the (all red) image itself
+    assert is_colour(results['img'][0], RED).all()
+    assert not is_colour(results['img'][1], RED).all()
+    assert broken in t._warned  # warned once, naming the file
+
+
+def test_packed_sample_keeps_both_boxes(colour_folder):
+    root, _ = colour_folder
+    dataset = DATASETS.build(
+        dict(
+            type='InsLocDataset',
+            data_root=root,
+            with_label=False,
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='InsLocComposite', bg_size=64,
+                     paste_size_range=(16, 60)),
+                dict(type='MultiViewWithBoxes',
+                     transforms=[[dict(type='RandomFlip', prob=0.5)]]),
+                dict(type='PackInputs', algorithm_keys=['gt_bboxes']),
+            ]))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=2, num_workers=2,
+        collate_fn=__import__('mmengine').dataset.default_collate)
+    batch = next(iter(loader))
+    assert [v.shape for v in batch['inputs']] == [(2, 3, 64, 64)] * 2
+    assert batch['data_samples'][0].gt_bboxes.shape == (2, 4)
+
+
+def test_repr_and_errors():
+    t = composite(bg_size=200, paste_size_range=(100, 199))
+    assert 'bg_size=200' in repr(t) and 'paste_size_range=(100, 199)' in repr(t)
+    with pytest.raises(ValueError, match='paste_size_range'):
+        composite(bg_size=128, paste_size_range=(128, 300))
+    with pytest.raises(ValueError, match='crop_ratio_range'):
+        composite(crop_ratio_range=(0.5, 0.2))
+    with pytest.raises(ValueError, match='bg_root'):
+        composite(bg_root='/no/such/folder')
+    with pytest.raises(KeyError, match='InsLocDataset'):
+        composite()(dict(img=solid(RED)))
+    with pytest.raises(ValueError, match='num_backgrounds'):
+        composite()(dict(img=solid(RED), bg_img_paths=['a.png']))
+    with pytest.raises(TypeError, match='list of pipelines'):
+        TRANSFORMS.build(dict(type='MultiViewWithBoxes', transforms=[]))
+    mv = TRANSFORMS.build(
+        dict(type='MultiViewWithBoxes', transforms=[[], [], []]))
+    assert 'Pipeline 3' in repr(mv)
+    with pytest.raises(ValueError, match='one per view'):
+        mv(dict(img=[solid(RED)] * 2, gt_bboxes=np.zeros((2, 4))))
+    with pytest.raises(ValueError, match='one box per view'):
+        mv(dict(img=[solid(RED)] * 3, gt_bboxes=np.zeros((2, 4))))
+    with pytest.raises(ValueError, match='num_backgrounds'):
+        DATASETS.build(
+            dict(type='InsLocDataset', data_root='.', num_backgrounds=0))
