@@ -114,7 +114,7 @@ class SCDALocalizer(BaseModel):
         self.backbones.requires_grad_(False)
         self.register_load_state_dict_pre_hook(self._copy_backbone_keys)
 
-    def _copy_backbone_keys(self, state_dict, prefix, *args) -> None:
+    def _copy_backbone_keys(self, module, state_dict, prefix, *args) -> None:
         """Map a checkpoint's ``backbone.*`` keys onto ``backbones.<i>.*``."""
         src = prefix + 'backbone.'
         keys = [k for k in state_dict if k.startswith(src)]
