@@ -1,0 +1,147 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""Compute the Tobias masks (random-CNN SCDA maps) of a set of images.
+
+The same code as the ``TobiasMaskGenerator`` hook, for running it ahead of
+training. The source is either a folder of images (searched recursively; the
+keys are paths relative to it) or a training config, whose train dataset,
+``TobiasMaskGenerator`` settings and ``mask_file`` are used.
+
+Examples::
+
+    python tools/generate_masks.py data/imagenet/train --out masks/in1k.tmask
+    python tools/generate_masks.py configs/mocov2_tobias_r50.py \
+        --cfg-options train_dataloader.dataset.data_root=data/imagenet/train
+    bash tools/dist_generate_masks.sh data/imagenet/train 8 --out masks/in.tmask
+
+An interrupted run resumes from its shard checkpoints (``OUT.shards/``) when
+started again with the same arguments.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dist import get_dist_info, init_dist
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+
+import mmtobias  # noqa: F401  (compatibility fixes + registration)
+from mmtobias.scda import (INIT_SCHEMES, PRECISIONS, SCDA_ARCHS, MaskStore,
+                           check_mask_file, dataset_image_paths,
+                           generate_masks, scan_images)
+
+NET_KEYS = ('arch', 'init', 'seed', 'input_size', 'layer4_stride',
+            'extra_pool', 'grid')
+RUN_KEYS = ('batch_size', 'num_workers', 'precision', 'shard_size',
+            'keep_shards')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Generate Tobias masks for a folder of images or the '
+        'train dataset of a config.')
+    parser.add_argument('source', help='IMAGE_DIR or a config file (.py)')
+    parser.add_argument('--out', help='mask file to write (default with a '
+                        "config: its mask_file)")
+    parser.add_argument('--data-root', help='root the keys are relative to '
+                        '(default: IMAGE_DIR / the dataset image folder)')
+    parser.add_argument('--seed', type=int)
+    parser.add_argument('--batch-size', type=int)
+    parser.add_argument('--workers', type=int, dest='num_workers',
+                        help='decoding processes per rank')
+    parser.add_argument('--arch', choices=SCDA_ARCHS)
+    parser.add_argument('--init', choices=INIT_SCHEMES)
+    parser.add_argument('--input-size', type=int)
+    parser.add_argument('--layer4-stride', type=int, choices=[1, 2])
+    parser.add_argument('--no-extra-pool', dest='extra_pool',
+                        action='store_false', default=None,
+                        help='drop the extra max-pool (7x7 grid at 224)')
+    parser.add_argument('--grid', type=int,
+                        help='adaptive max-pool to this grid (extension)')
+    parser.add_argument('--precision', choices=PRECISIONS,
+                        help="'auto' (default): bf16 where the hardware has "
+                        'it, else fp32')
+    parser.add_argument('--shard-size', type=int)
+    parser.add_argument('--keep-shards', action='store_true', default=None)
+    parser.add_argument('--device', help="e.g. 'cpu' (default: cuda if "
+                        'available)')
+    parser.add_argument('--force', action='store_true',
+                        help='regenerate even if OUT matches the images')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def from_config(args):
+    """Image paths, data root, mask file and hook settings of a config."""
+    cfg = Config.fromfile(args.source)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    hooks = [h for h in cfg.get('custom_hooks', None) or []
+             if h.get('type') in ('TobiasMaskGenerator',
+                                  'mmpretrain.TobiasMaskGenerator')]
+    settings = {k: v for k, v in (hooks[0] if hooks else {}).items()
+                if k in NET_KEYS + RUN_KEYS + ('data_root', 'mask_file')}
+    out = args.out or settings.pop('mask_file', None) or cfg.get('mask_file')
+    settings.pop('mask_file', None)
+    if not out:
+        raise ValueError(f'{args.source} has no mask_file (top-level or in a '
+                         f'TobiasMaskGenerator hook); pass --out.')
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    from mmpretrain.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    paths, root = dataset_image_paths(dataset)
+    root = settings.pop('data_root', None) or root
+    return paths, root, out, settings
+
+
+def main():
+    args = parse_args()
+    if args.launcher != 'none':
+        init_dist(args.launcher,
+                  backend='nccl' if torch.cuda.is_available() else 'gloo')
+    logger = MMLogger.get_instance('generate_masks', log_level='INFO')
+    if osp.isdir(args.source):
+        if not args.out:
+            raise SystemExit('--out is required when the source is a folder.')
+        paths, root, out, settings = (scan_images(args.source),
+                                      osp.abspath(args.source), args.out, {})
+    elif osp.isfile(args.source):
+        paths, root, out, settings = from_config(args)
+    else:
+        raise SystemExit(f'{args.source} is neither a folder nor a config.')
+    root = osp.abspath(args.data_root or root)
+    # Command-line values override the config's hook settings.
+    settings.update({k: getattr(args, k) for k in NET_KEYS + RUN_KEYS
+                     if getattr(args, k, None) is not None})
+    if not args.force and check_mask_file(out, paths, root) is None:
+        meta = MaskStore(out).meta
+        same = all(meta.get(m) == settings.get(k, d) for k, m, d in (
+            ('arch', 'backbone', 'resnet50'), ('init', 'init', 'kaiming'),
+            ('seed', 'seed', 0), ('input_size', 'input_size', 224)))
+        if same:
+            if get_dist_info()[0] == 0:
+                logger.info(f'{out} already matches the {len(paths)} images; '
+                            f'nothing to do (--force regenerates).')
+            return 0
+    logger.info(f'Generating Tobias masks of {len(paths)} images under '
+                f'{root} into {out}')
+    summary = generate_masks(paths, root, out, device=args.device,
+                             logger=logger, **settings)
+    if get_dist_info()[0] == 0:
+        print(f"{summary['num_images']} images, "
+              f"{summary['num_unreadable']} unreadable, "
+              f"{summary['images_per_second']:.1f} img/s -> {out}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
