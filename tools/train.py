@@ -11,6 +11,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -61,10 +62,15 @@ def merge_args(cfg, args):
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {optim_wrapper!r}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper'):
+            raise ValueError('--amp needs optim_wrapper.type OptimWrapper in the config, '
+                             f'got {optim_wrapper!r}')
+        if torch.cuda.is_available():
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        else:  # MMEngine's AmpOptimWrapper needs CUDA; bf16 autocast needs no scaler
+            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+            cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
 
     if args.no_validate:
         cfg.val_cfg = None
