@@ -77,7 +77,8 @@ class CocoIoUSweepMetric(CocoMetric):
                                             self.cat_ids, self.img_ids,
                                             list(self.proposal_nums), self.curve_iou_thrs)
                 for t, v in zip(self.curve_iou_thrs, curve):
-                    out[f'{metric}_mAP_{round(t * 100)}'] = round(v, 4)
+                    # bbox_mAP_50 is already there from the standard evaluation
+                    out.setdefault(f'{metric}_mAP_{round(t * 100)}', round(v, 4))
                 logger.info(f'{metric} mAP vs IoU: ' + ' '.join(
                     f'{t:.2f}:{100 * v:.1f}' for t, v in zip(self.curve_iou_thrs, curve)))
         return out
