@@ -108,7 +108,9 @@ def main():
     if args.launcher != 'none':
         init_dist(args.launcher,
                   backend='nccl' if torch.cuda.is_available() else 'gloo')
-    logger = MMLogger.get_instance('generate_masks', log_level='INFO')
+    logger = (MMLogger.get_instance('generate_masks')
+              if MMLogger.check_instance_created('generate_masks') else
+              MMLogger.get_instance('generate_masks', log_level='INFO'))
     if osp.isdir(args.source):
         if not args.out:
             raise SystemExit('--out is required when the source is a folder.')
