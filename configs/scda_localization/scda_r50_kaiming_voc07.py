@@ -1,5 +1,6 @@
 # Random R-50 (Kaiming), SPEC section 5 protocol, 3 seeds, on voc07.
 _base_ = [
-    './_base_/models/scda_r50.py', './_base_/datasets/voc07_localization.py',
-    './_base_/scda_runtime.py'
+    './_base_/models/scda_r50.py',
+    './_base_/datasets/voc07_localization.py',
+    './_base_/scda_runtime.py',
 ]

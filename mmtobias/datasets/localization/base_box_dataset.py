@@ -27,7 +27,8 @@ def parse_voc_xml(path: str, one_based: bool = True) -> dict:
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as err:
-        raise ValueError(f'cannot parse annotation file {path}: {err}') from err
+        raise ValueError(
+            f'cannot parse annotation file {path}: {err}') from err
 
     def num(node, key, default=None):
         child = node.find(key)
@@ -46,7 +47,8 @@ def parse_voc_xml(path: str, one_based: bool = True) -> dict:
         box = obj.find('bndbox')
         if box is None:
             continue
-        x1, y1, x2, y2 = (num(box, k) for k in ('xmin', 'ymin', 'xmax', 'ymax'))
+        x1, y1, x2, y2 = (num(box, k)
+                          for k in ('xmin', 'ymin', 'xmax', 'ymax'))
         if one_based:
             x1, y1 = x1 - 1, y1 - 1
         objects.append(dict(

@@ -46,7 +46,7 @@ def build_activation(name: str) -> nn.Module:
 
 
 def replace_relu(module: nn.Module, name: str) -> int:
-    """Replace every ``nn.ReLU`` inside ``module`` by ``build_activation(name)``.
+    """Replace every ``nn.ReLU`` in ``module`` by ``build_activation(name)``.
 
     torchvision blocks reuse one ReLU module several times per block, so
     swapping the module swaps every use. Returns the number of modules

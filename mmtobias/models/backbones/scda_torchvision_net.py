@@ -78,8 +78,10 @@ class SCDATorchvisionNet(BaseModule):
 
         def factory() -> nn.Module:
             if arch == 'inception_v3':
+                # Its own truncated-normal init is only needed when kept.
                 return torchvision.models.inception_v3(
-                    weights=None, aux_logits=False, init_weights=True)
+                    weights=None, aux_logits=False,
+                    init_weights=(init == 'torchvision' and not checkpoint))
             return getattr(torchvision.models, arch)(weights=None)
 
         net = seeded_build(factory, 'torchvision' if checkpoint else init,

@@ -150,7 +150,8 @@ class SCDALocalizer(BaseModel):
                 data_samples: Optional[List[DataSample]] = None,
                 mode: str = 'tensor'):
         if mode == 'tensor':
-            return torch.stack(self.extract_maps(inputs), dim=1)  # N x S x h x w
+            # N x S x h x w
+            return torch.stack(self.extract_maps(inputs), dim=1)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'loss':
@@ -169,8 +170,8 @@ class SCDALocalizer(BaseModel):
         Adds to each data sample (S = number of backbones):
         ``pred_bboxes`` (S x 4, ``[x1, y1, x2, y2]`` in input pixels, i.e.
         ``img_shape`` coordinates), ``pred_bboxes_ori`` (the same in
-        original-image pixels, when ``scale_factor`` is known), ``pred_masks`` (S x h x w bool, the kept
-        cells), ``scda_maps`` (S x h x w) and ``pred_fallback`` (S, True where
+        original-image pixels, when ``scale_factor`` is known),
+        ``pred_masks`` (S x h x w bool, the kept cells), ``scda_maps`` (S x h x w) and ``pred_fallback`` (S, True where
         the whole image was used).
         """
         n, _, in_h, in_w = inputs.shape

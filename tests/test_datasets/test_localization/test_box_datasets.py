@@ -2,9 +2,11 @@
 import json
 import os
 import os.path as osp
+from unittest import mock
 
 import numpy as np
 import pytest
+from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from PIL import Image
 
@@ -173,7 +175,11 @@ def test_safe_load_flags_truncated_and_unreadable_files(tmp_path):
     assert ok['img_valid'] and ok['img'].shape == (48, 64, 3)
     np.testing.assert_array_equal(
         ok['img'][..., ::-1], np.asarray(Image.open(good).convert('RGB')))
-    bad = load(dict(img_path=trunc))
+    logger = MMLogger.get_current_instance()
+    with mock.patch.object(logger, 'warning') as warn:
+        bad = load(dict(img_path=trunc))
+    assert trunc in warn.call_args[0][0]
+    assert 'img_valid=False' in warn.call_args[0][0]
     assert not bad['img_valid'] and bad['img'].shape == (48, 64, 3)
     placeholder = load(dict(img_path=junk, width=20, height=10))
     assert not placeholder['img_valid']

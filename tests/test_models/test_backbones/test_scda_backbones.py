@@ -16,12 +16,11 @@ def build(**kw):
 
 @pytest.mark.parametrize('kw, channels, size', [
     (dict(), 2048, 4),                               # layer4 stride 1: /16
-    (dict(layer4_stride=2), 2048, 2),
+    (dict(layer4_stride=2, stage_blocks=(1, 1, 1, 1)), 2048, 2),
     (dict(num_stages=1), 64, 32),                    # conv1, before maxpool
     (dict(num_stages=2), 256, 16),
     (dict(num_stages=3), 512, 8),
-    (dict(num_stages=4), 1024, 4),
-    (dict(stage_blocks=(1, 1, 1, 1)), 2048, 4),
+    (dict(num_stages=4, stage_blocks=(1, 1, 1, 1)), 1024, 4),
     (dict(depth=18, stage_blocks=(1, 1, 1, 1)), 512, 4),
     (dict(with_skip=False, stage_blocks=(1, 2, 3, 1)), 2048, 4),
     (dict(with_bn=False, stage_blocks=(1, 1, 1, 1)), 2048, 4),
@@ -36,7 +35,7 @@ def test_resnet_variants_build_and_run(kw, channels, size):
 
 
 def test_resnet_block_counts_and_ablation_structure():
-    net = build(stage_blocks=(6, 8, 12, 6))
+    net = build(depth=18, stage_blocks=(6, 8, 12, 6))
     assert [len(getattr(net, f'layer{i}')) for i in range(1, 5)] == [6, 8,
                                                                      12, 6]
     nobn = build(with_bn=False, stage_blocks=(1, 1, 1, 1))
@@ -71,18 +70,19 @@ def test_seed_and_init_schemes_are_reproducible():
     assert torch.equal(state, torch.get_rng_state())
 
 
-def test_loads_mmpretrain_style_checkpoint(tmp_path):
-    src = build(seed=7, stage_blocks=(1, 1, 1, 1))
+def test_loads_mmpretrain_resnet_checkpoint(tmp_path):
+    # keys of mmpretrain's own ResNet, as in a MoCo v2 checkpoint
+    src = MODELS.build(dict(type='ResNet', depth=18))
     state = {f'backbone.{k}': v for k, v in src.state_dict().items()}
-    state['neck.fc.weight'] = torch.zeros(2)
+    state['neck.mlp.0.weight'] = torch.zeros(2)
     path = str(tmp_path / 'moco.pth')
     torch.save(dict(state_dict=state, meta=dict()), path)
-    net = build(seed=0, stage_blocks=(1, 1, 1, 1), checkpoint=path)
-    assert torch.equal(net.layer4[0].conv2.weight,
-                       src.layer4[0].conv2.weight)
+    net = build(depth=18, checkpoint=path)
+    assert torch.equal(net.layer4[0].conv1.weight,
+                       src.layer4[0].conv1.weight)
+    assert torch.equal(net.bn1.running_var, src.bn1.running_var)
     with pytest.raises(ValueError, match='checkpoint_prefix'):
-        build(stage_blocks=(1, 1, 1, 1), checkpoint=path,
-              checkpoint_prefix='encoder.')
+        build(depth=18, checkpoint=path, checkpoint_prefix='encoder.')
 
 
 def test_resnet_errors():
@@ -97,8 +97,8 @@ def test_resnet_errors():
 
 
 @pytest.mark.parametrize('arch, act, channels', [
-    ('vgg11', 'relu', 512), ('vgg16', 'sigmoid', 512),
-    ('alexnet', 'arctan', 256), ('inception_v3', 'relu', 2048)])
+    ('vgg11', 'sigmoid', 512), ('alexnet', 'arctan', 256),
+    ('inception_v3', 'relu', 2048)])
 def test_torchvision_trunks(arch, act, channels):
     net = MODELS.build(dict(type='SCDATorchvisionNet', arch=arch,
                             activation=act))

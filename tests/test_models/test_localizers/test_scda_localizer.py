@@ -109,7 +109,8 @@ def test_checkpoint_backbone_keys_load_into_every_seed():
     state['neck.mlp.weight'] = torch.zeros(1)
     model = MODELS.build(dict(type='SCDALocalizer', backbone=TINY,
                               seeds=[0, 1]))
-    load_state_dict(model, state, strict=False)  # what Runner.load_checkpoint does
+    # what Runner.load_checkpoint does with tools/test.py CONFIG CKPT
+    load_state_dict(model, state, strict=False)
     for bb in model.backbones:
         assert torch.equal(bb.conv1.weight, src.conv1.weight)
 

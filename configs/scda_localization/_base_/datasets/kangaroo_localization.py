@@ -16,7 +16,7 @@ test_pipeline = [
                    'scale_factor')),
 ]
 
-# 164 kangaroo photos, VOC-style XML beside an image folder (experiencor/kangaroo).
+# 164 kangaroo photos (experiencor/kangaroo): images/ + VOC-style XML annots/.
 data_root = '../shared/data/kangaroo'
 dataset = dict(
     type='XMLFolderBoxDataset',
