@@ -12,6 +12,11 @@ Examples::
     python tools/generate_masks.py configs/mocov2_tobias_r50.py \
         --cfg-options train_dataloader.dataset.data_root=data/imagenet/train
     bash tools/dist_generate_masks.sh data/imagenet/train 8 --out masks/in.tmask
+    # bring masks of the released code / write them in its JSON format
+    python tools/generate_masks.py released_mask_4x4.json --out m.tmask \
+        --data-root data/small_imagenet/train
+    python tools/generate_masks.py data/imagenet/train --out m.tmask \
+        --export-json m.json
 
 An interrupted run resumes from its shard checkpoints (``OUT.shards/``) when
 started again with the same arguments.
@@ -30,7 +35,8 @@ from mmengine.registry import init_default_scope
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
 from mmtobias.scda import (INIT_SCHEMES, PRECISIONS, SCDA_ARCHS, MaskStore,
                            check_mask_file, dataset_image_paths,
-                           generate_masks, scan_images)
+                           export_released_json, generate_masks,
+                           import_released_json, scan_images)
 
 NET_KEYS = ('arch', 'init', 'seed', 'input_size', 'layer4_stride',
             'extra_pool', 'grid')
@@ -42,7 +48,8 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description='Generate Tobias masks for a folder of images or the '
         'train dataset of a config.')
-    parser.add_argument('source', help='IMAGE_DIR or a config file (.py)')
+    parser.add_argument('source', help='IMAGE_DIR, a config file (.py) or a '
+                        'released JSON mask file (.json) to import')
     parser.add_argument('--out', help='mask file to write (default with a '
                         "config: its mask_file)")
     parser.add_argument('--data-root', help='root the keys are relative to '
@@ -67,6 +74,8 @@ def parse_args():
     parser.add_argument('--keep-shards', action='store_true', default=None)
     parser.add_argument('--device', help="e.g. 'cpu' (default: cuda if "
                         'available)')
+    parser.add_argument('--export-json', help='also write OUT in the released '
+                        'JSON format to this file')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if OUT matches the images')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -108,6 +117,13 @@ def main():
     if args.launcher != 'none':
         init_dist(args.launcher,
                   backend='nccl' if torch.cuda.is_available() else 'gloo')
+    if args.source.endswith('.json'):
+        if not args.out:
+            raise SystemExit('--out is required to import a JSON mask file.')
+        store = import_released_json(args.source, args.out, args.data_root)
+        print(f'imported {len(store)} masks ({store.grid}x{store.grid}) from '
+              f'{args.source} -> {args.out}')
+        return 0
     logger = (MMLogger.get_instance('generate_masks')
               if MMLogger.check_instance_created('generate_masks') else
               MMLogger.get_instance('generate_masks', log_level='INFO'))
@@ -124,24 +140,29 @@ def main():
     # Command-line values override the config's hook settings.
     settings.update({k: getattr(args, k) for k in NET_KEYS + RUN_KEYS
                      if getattr(args, k, None) is not None})
+    rank = get_dist_info()[0]
+    up_to_date = False
     if not args.force and check_mask_file(out, paths, root) is None:
         meta = MaskStore(out).meta
-        same = all(meta.get(m) == settings.get(k, d) for k, m, d in (
+        up_to_date = all(meta.get(m) == settings.get(k, d) for k, m, d in (
             ('arch', 'backbone', 'resnet50'), ('init', 'init', 'kaiming'),
             ('seed', 'seed', 0), ('input_size', 'input_size', 224)))
-        if same:
-            if get_dist_info()[0] == 0:
-                logger.info(f'{out} already matches the {len(paths)} images; '
-                            f'nothing to do (--force regenerates).')
-            return 0
-    logger.info(f'Generating Tobias masks of {len(paths)} images under '
-                f'{root} into {out}')
-    summary = generate_masks(paths, root, out, device=args.device,
-                             logger=logger, **settings)
-    if get_dist_info()[0] == 0:
-        print(f"{summary['num_images']} images, "
-              f"{summary['num_unreadable']} unreadable, "
-              f"{summary['images_per_second']:.1f} img/s -> {out}")
+    if up_to_date:
+        if rank == 0:
+            logger.info(f'{out} already matches the {len(paths)} images; '
+                        f'nothing to do (--force regenerates).')
+    else:
+        logger.info(f'Generating Tobias masks of {len(paths)} images under '
+                    f'{root} into {out}')
+        summary = generate_masks(paths, root, out, device=args.device,
+                                 logger=logger, **settings)
+        if rank == 0:
+            print(f"{summary['num_images']} images, "
+                  f"{summary['num_unreadable']} unreadable, "
+                  f"{summary['images_per_second']:.1f} img/s -> {out}")
+    if args.export_json and rank == 0:
+        num = export_released_json(out, args.export_json)
+        print(f'exported {num} masks to {args.export_json}')
     return 0
 
 

@@ -99,3 +99,22 @@ def test_visualize_masks_writes_pngs(tmp_path, monkeypatch):
     fg = sheet[18:, 2 * 74:2 * 74 + 64].astype(np.float32)
     assert np.abs(fg[2:14, 2:14] - 0.25 * img[2:14, 2:14]).max() <= 1
     assert np.abs(fg[34:46, 2:14] - img[34:46, 2:14]).max() <= 1
+
+
+def test_generate_masks_cli_json_export_and_import(tmp_path, monkeypatch):
+    tool = _load_tool('generate_masks')
+    _images(tmp_path / 'data')
+    out, exported = str(tmp_path / 'm.tmask'), str(tmp_path / 'm.json')
+    monkeypatch.setattr(sys, 'argv', [
+        'generate_masks.py', str(tmp_path / 'data'), '--out', out,
+        '--export-json', exported] + ARGS)
+    assert tool.main() == 0
+    back = str(tmp_path / 'back.tmask')
+    monkeypatch.setattr(sys, 'argv', [
+        'generate_masks.py', exported, '--out', back, '--data-root',
+        str(tmp_path / 'data')])
+    assert tool.main() == 0
+    a, b = MaskStore(out), MaskStore(back)
+    assert a.keys() == b.keys() and b.meta['data_root'] == a.meta['data_root']
+    for k in a.keys():
+        np.testing.assert_array_equal(a.foreground(k), b.foreground(k))
