@@ -51,9 +51,9 @@ def parse_args():
     parser.add_argument('--batch-size', type=int, default=None)
     parser.add_argument('--workers', type=int, default=None)
     parser.add_argument(
-        '--invalid', choices=['miss', 'skip', 'evaluate'], default=None,
+        '--invalid', choices=['evaluate', 'miss', 'skip'], default=None,
         help='how images that do not decode fully count (default: the '
-        "config's, 'miss')")
+        "config's, 'evaluate': score the decodable part)")
     parser.add_argument('--vis-dir', default=None,
                         help='write heatmap + box overlays (PNG) here')
     parser.add_argument('--num-vis', type=int, default=16)

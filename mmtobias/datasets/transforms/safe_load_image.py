@@ -35,7 +35,8 @@ class SafeLoadImageFromFile(BaseTransform):
     the part Pillow can decode (the rest grey), or, if nothing decodes, a
     black image of the annotated size (``width`` / ``height`` of the data
     info) or ``fallback_size``. Metrics decide how such images count
-    (see :class:`mmtobias.evaluation.SCDALocalization`, ``invalid``).
+    (see ``invalid`` of
+    :class:`mmtobias.evaluation.metrics.SCDALocalization`).
 
     **Required Keys:**
 

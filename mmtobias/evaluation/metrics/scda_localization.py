@@ -11,7 +11,7 @@ from mmpretrain.registry import METRICS
 
 __all__ = ['SCDALocalization', 'box_iou']
 
-INVALID_POLICIES = ('miss', 'skip', 'evaluate')
+INVALID_POLICIES = ('evaluate', 'miss', 'skip')
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -46,15 +46,20 @@ class SCDALocalization(BaseMetric):
     ``ddof=0``, over seeds). Scores are percentages.
 
     Images the pipeline could not decode fully (``img_valid`` False, see
-    :class:`mmtobias.datasets.transforms.SafeLoadImageFromFile`) are counted
-    as misses with IoU 0 by default ('miss'), dropped ('skip'), or scored on
-    whatever was decoded ('evaluate').
+    :class:`mmtobias.datasets.transforms.SafeLoadImageFromFile`) stay in the
+    denominator and are scored on the part that decoded, the rest grey (an
+    unreadable file gives a blank image, hence the whole-image box) by
+    default ('evaluate'); 'miss' counts them as misses with IoU 0, 'skip'
+    drops them. Either way they are counted in ``num_invalid`` and named in
+    a warning. A data defect is not a localization failure, and a file that
+    lost its last bytes (the usual truncation) is almost entirely there.
 
     Args:
         iou_thr (float): Hit when IoU > iou_thr. Defaults to 0.5.
         average (str): 'class' or 'micro': which one is ``corloc``.
             Defaults to 'class'.
-        invalid (str): 'miss', 'skip' or 'evaluate'. Defaults to 'miss'.
+        invalid (str): 'evaluate', 'miss' or 'skip'.
+            Defaults to 'evaluate'.
         vis_dir (str, optional): Write heatmap / box overlays of the first
             ``num_vis`` images here (main process). Defaults to None.
         num_vis (int): Defaults to 16.
@@ -66,7 +71,7 @@ class SCDALocalization(BaseMetric):
     def __init__(self,
                  iou_thr: float = 0.5,
                  average: str = 'class',
-                 invalid: str = 'miss',
+                 invalid: str = 'evaluate',
                  vis_dir: Optional[str] = None,
                  num_vis: int = 16,
                  collect_device: str = 'cpu',
@@ -158,7 +163,7 @@ class SCDALocalization(BaseMetric):
                   valid: Optional[Sequence[bool]] = None,
                   iou_thr: float = 0.5,
                   average: str = 'class',
-                  invalid: str = 'miss') -> Dict[str, float]:
+                  invalid: str = 'evaluate') -> Dict[str, float]:
         """CorLoc of ``N`` images without an Evaluator.
 
         Args:

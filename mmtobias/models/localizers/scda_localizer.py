@@ -31,7 +31,8 @@ class SCDALocalizer(BaseModel):
     (``> mean`` by default), keep the largest 8-connected component, upsample
     it to the input size (nearest by default) and take its bounding box; the
     whole image when nothing is left. Evaluation-only: ``loss`` is not
-    defined. Pair it with :class:`mmtobias.evaluation.SCDALocalization`.
+    defined. Pair it with
+    :class:`mmtobias.evaluation.metrics.SCDALocalization`.
 
     Several seeds are evaluated in one pass over the data: with
     ``seeds=[0, 1, 2]`` one backbone per seed is built from ``backbone``

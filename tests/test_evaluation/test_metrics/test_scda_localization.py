@@ -84,7 +84,7 @@ def test_invalid_image_policies():
     assert miss['whole_image'] == 100.0  # the baseline needs no pixels
     skip = SCDALocalization.calculate(preds, gt, invalid='skip', **kw)
     assert skip['corloc'] == 100.0 and skip['num_images'] == 1
-    ev = SCDALocalization.calculate(preds, gt, invalid='evaluate', **kw)
+    ev = SCDALocalization.calculate(preds, gt, **kw)  # default: evaluate
     assert ev['corloc'] == 100.0 and ev['num_images'] == 2
 
 

@@ -55,7 +55,8 @@ def tiny_cfg(root, work_dir):
 def test_runner_test_reports_corloc_and_writes_overlays(blob_folder,
                                                         tmp_path):
     cfg = tiny_cfg(blob_folder, str(tmp_path / 'work'))
-    cfg.test_evaluator.update(vis_dir=str(tmp_path / 'vis'), num_vis=2)
+    cfg.test_evaluator.update(vis_dir=str(tmp_path / 'vis'), num_vis=2,
+                              invalid='miss')
     metrics = Runner.from_cfg(cfg).test()
     assert metrics['scda/num_images'] == 3
     assert metrics['scda/num_invalid'] == 1

@@ -28,5 +28,5 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dataset)
 test_evaluator = dict(
-    type='SCDALocalization', iou_thr=0.5, average='class', invalid='miss')
+    type='SCDALocalization', iou_thr=0.5, average='class', invalid='evaluate')
 
