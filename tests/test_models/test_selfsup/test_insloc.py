@@ -225,7 +225,8 @@ def test_errors():
         tiny_insloc('c4').loss(imgs, [DataSample() for _ in range(3)])
 
 
-@pytest.mark.parametrize('name', ['insloc_r50-c4', 'insloc_r50-fpn'])
+@pytest.mark.parametrize(
+    'name', ['insloc_r50-c4', 'insloc_r50-fpn', 'insloc_tobias_r50-c4'])
 def test_config_trains_two_iterations_on_cpu(name, tmp_path):
     from mmengine.runner import Runner
     root = str(tmp_path / 'images')
@@ -238,6 +239,10 @@ def test_config_trains_two_iterations_on_cpu(name, tmp_path):
     cfg.train_dataloader.update(batch_size=2, num_workers=0,
                                 persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = root
+    if 'tobias' in name:  # the hook writes the masks the crops come from
+        mask_file = str(tmp_path / 'masks.tmask')
+        pipeline[1].mask_file = mask_file
+        cfg.custom_hooks[0].mask_file = mask_file
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
@@ -246,3 +251,5 @@ def test_config_trains_two_iterations_on_cpu(name, tmp_path):
     assert runner.iter == 2
     assert int(runner.model.queue_ptr) == 4
     assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))
+    if 'tobias' in name:
+        assert osp.isfile(mask_file)
