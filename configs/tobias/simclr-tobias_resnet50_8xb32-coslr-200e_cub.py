@@ -1,0 +1,52 @@
+# SimCLR + Tobias pretrained on CUB-200-2011 only (Tobias paper, Table 3): mmpretrain's
+# SimCLR 8 x 32 setting with the background swap on view 0.
+_base_ = '../simclr_tobias_r50.py'
+
+data_root = 'data/CUB_200_2011'
+mask_file = 'work_dirs/tobias_masks/cub.tmask'
+
+# SimCLR augmentations, both views.
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+]
+
+# The transform acts on the decoded image, on the query view (view 0) only.
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[[
+            dict(type='BackgroundSwap', prob=0.3, mode='swap', mask_file=mask_file),
+            *view_pipeline
+        ], view_pipeline]),
+    dict(type='PackInputs')
+]
+
+train_dataloader = dict(
+    batch_size=32,
+    dataset=dict(
+        _delete_=True,
+        type='CUB',
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))
+
+# LARS lr 4.8 for 4096 images (mmpretrain's SimCLR), scaled linearly to 256.
+optim_wrapper = dict(optimizer=dict(lr=0.3))
+auto_scale_lr = dict(base_batch_size=256)
+
+custom_hooks = [dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)]
