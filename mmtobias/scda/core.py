@@ -153,9 +153,9 @@ def build_scda_backbone(arch: str = 'resnet50',
     if grid is not None and (not isinstance(grid, int) or grid < 1):
         raise ValueError(f'build_scda_backbone: grid must be a positive int '
                          f'or None, got {grid!r}.')
-    # Constructing the torchvision model draws weights from the global RNG;
-    # keep the caller's RNG state intact (all weights are redrawn below).
-    with torch.random.fork_rng(devices=[]):
+    # Build on the meta device: torchvision's own (unseeded) init would cost
+    # time and global RNG draws; every weight is drawn below instead.
+    with torch.random.fork_rng(devices=[]), torch.device('meta'):
         resnet = getattr(torchvision.models, arch)(weights=None)
     if layer4_stride == 1:
         block = resnet.layer4[0]
@@ -163,7 +163,10 @@ def build_scda_backbone(arch: str = 'resnet50',
         conv.stride = (1, 1)
         if block.downsample is not None:
             block.downsample[0].stride = (1, 1)
-    model = SCDABackbone(resnet, extra_pool, grid)
+    model = SCDABackbone(resnet, extra_pool, grid).to_empty(device='cpu')
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()  # mean 0, var 1: never updated (eval)
     init_weights(model, init, seed)
     model.eval()
     model.requires_grad_(False)

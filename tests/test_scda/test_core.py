@@ -69,6 +69,13 @@ def test_default_backbone_is_faithful_r50_4x4():
     assert out.shape == (1, 2048, 4, 4)
     # BN running stats at their initial values (eval mode, never updated).
     assert torch.all(net.stem[1].running_mean == 0)
+    assert torch.all(net.layer4[2].bn3.running_var == 1)
+    # The same weights as torchvision's resnet50 re-initialised with the
+    # same seed (what the benchmark's released-approach baseline uses).
+    import torchvision
+    tv = init_weights(torchvision.models.resnet50(weights=None), seed=0)
+    assert torch.equal(tv.layer3[1].conv2.weight, net.layer3[1].conv2.weight)
+    assert torch.equal(tv.conv1.weight, net.stem[0].weight)
 
 
 def test_backbone_options_change_the_grid():

@@ -46,6 +46,11 @@ def parse_args():
     parser.add_argument('--rounds', type=int, default=5,
                         help='alternate baseline and generator over this '
                         'many chunks, so that both see the same machine load')
+    parser.add_argument('--threads', type=int,
+                        help='torch compute threads for both approaches '
+                        '(default: torch default). On a loaded machine, '
+                        'more threads than free cores make OpenMP spin and '
+                        'slow batch-1 inference by up to ~6x')
     parser.add_argument('--work-dir', help='where outputs go (default: tmp)')
     return parser.parse_args()
 
@@ -76,6 +81,8 @@ def released_baseline(paths, root, json_file, seed):
 
 def main():
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     all_paths = scan_images(args.image_dir)
     paths = all_paths
     if 0 < args.num_images < len(all_paths):
