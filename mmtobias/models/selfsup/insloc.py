@@ -115,9 +115,10 @@ class InsLoc(BaseSelfSupervisor):
             init_cfg=init_cfg)
         num_levels = len(roi_strides)
         if box_head is None and num_levels != 1:
-            raise ValueError('C4 InsLoc (box_head=None) pools one level: '
-                             f'model.roi_strides must be (16,), got '
-                             f'{tuple(roi_strides)}.')
+            raise ValueError('C4 InsLoc (box_head=None) pools one level, '
+                             'res4: model.roi_strides must have one stride '
+                             f'((16,) for a ResNet), got {tuple(roi_strides)}'
+                             '; for FPN set model.box_head.')
         for lvl in bbox_aug_levels:
             if not -num_levels <= lvl < num_levels:
                 raise ValueError(
