@@ -3,11 +3,15 @@
 import os.path as osp
 
 import pytest
+import torch
 
 from mmtobias.testing import make_image_folder
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(REPO_ROOT), 'shared', 'data')
+
+# Tiny models run fastest on one thread, and two threads oversubscribe a busy 2-core CI.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
