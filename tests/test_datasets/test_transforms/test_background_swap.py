@@ -261,3 +261,24 @@ def test_errors_are_clear(data):
     with pytest.raises(FileNotFoundError, match='does not exist'):
         build(prob=1.0, mask_file=mask_file + '.missing')(
             sample(img_root, keys[0]))
+
+
+def test_undecodable_donor_is_redrawn_and_unreadable_masks_skipped(data):
+    mask_file, img_root, keys, maps = data
+    with open(osp.join(img_root, keys[3]), 'wb') as f:
+        f.write(b'not an image')  # breaks after the masks were made
+    # keys[2] recorded as unreadable at generation: never a donor
+    write_mask_store(mask_file, keys, maps, [True, True, False, True],
+                     dict(data_root=img_root))
+    swap = build(prob=1.0, mask_file=mask_file)
+    np.random.seed(0)
+    donors = set()
+    for _ in range(30):
+        out = swap(sample(img_root, keys[0]))
+        if out['swap_applied']:
+            donors.add(osp.relpath(out['swap_donor_path'], img_root))
+    assert donors == {keys[0], keys[1]}
+    # an image whose mask is "unreadable" is all foreground: left unchanged
+    results = sample(img_root, keys[2])
+    a = results['img'].copy()
+    assert np.array_equal(swap(results)['img'], a)
