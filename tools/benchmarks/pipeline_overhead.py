@@ -22,6 +22,7 @@ from mmengine.registry import DefaultScope
 
 import mmtobias  # noqa: F401
 from mmpretrain.registry import TRANSFORMS
+from mmtobias.scda import MaskStore
 from mmtobias.scda.generate import generate_masks
 from mmtobias.scda.image_list import scan_images
 
@@ -77,6 +78,12 @@ def main():
         generate_masks(paths, root, mask_file, batch_size=16, num_workers=0,
                        progress=False)
         print(f'masks for {root} in {time.perf_counter() - t:.1f}s')
+
+    # files the mask generation could not read would stop the stock loader
+    bad = {osp.join(root, k) for k in MaskStore(mask_file).unreadable}
+    if bad:
+        print(f'skipping {len(bad)} unreadable file(s): {sorted(bad)}')
+        paths = [p for p in paths if p not in bad]
 
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         swap = dict(type='BackgroundSwap', prob=args.prob,

@@ -10,7 +10,6 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.logging import MMLogger
 from mmpretrain.registry import TRANSFORMS
-from PIL import Image
 
 from mmtobias.scda.mask_store import MaskStore
 
