@@ -74,8 +74,9 @@ class BackgroundSwap(BaseTransform):
     the mask-free ablations, every image under ``donor_root``. The mask file
     is opened lazily at the first call, so the hook may create it after the
     pipeline is built; workers and DDP ranks reopen it from its path. Donor
-    JPEGs are decoded at reduced size (libjpeg DCT scaling), never at full
-    resolution. A donor that fails to decode is logged and redrawn.
+    JPEGs are decoded by libjpeg at the strongest 1/2, 1/4 or 1/8 reduction
+    that still covers the canvas, not at full resolution then shrunk. A
+    donor that fails to decode is logged and redrawn.
 
     **Required Keys:**
 
