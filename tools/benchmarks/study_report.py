@@ -1,0 +1,112 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""Aggregate the rows written by ``study.py`` into a markdown table and PNG plots.
+
+    python tools/benchmarks/study_report.py work_dirs/study/small
+
+Writes ``results.md``, ``linear_accuracy.png`` and ``ap_vs_iou.png`` beside the rows.
+Each cell is the mean over seeds with the spread (max - min) / 2 after ``±``; with one
+seed there is no spread and the cell says so (``n=1``).
+"""
+import glob
+import json
+
+import os.path as osp
+import sys
+from collections import defaultdict
+
+COLUMNS = [
+    ('kNN top-1', ('probes', 'knn_top1')),
+    ('linear top-1', ('probes', 'linear_top1')),
+    ('CorLoc', ('corloc', 'corloc')),
+    ('AP50', ('detection', 'AP50')),
+    ('AP', ('detection', 'AP')),
+    ('AP75', ('detection', 'AP75')),
+]
+
+
+def _get(row, path):
+    for key in path:
+        if not isinstance(row, dict) or key not in row:
+            return None
+        row = row[key]
+    return row
+
+
+def _cell(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return '—'
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f'{mean:.1f} (n=1)'
+    return f'{mean:.1f} ± {(max(values) - min(values)) / 2:.1f}'
+
+
+def load_rows(budget_dir):
+    rows = defaultdict(list)
+    for path in sorted(glob.glob(osp.join(budget_dir, 'rows', '*.json'))):
+        with open(path) as f:
+            row = json.load(f)
+        rows[row['method']].append(row)
+    return rows
+
+
+def write_report(budget_dir):
+    rows = load_rows(budget_dir)
+    if not rows:
+        sys.exit(f'no finished rows under {budget_dir}/rows')
+    lines = ['| method | seeds | ' + ' | '.join(c for c, _ in COLUMNS) + ' | pretrain min |',
+             '|---' * (len(COLUMNS) + 3) + '|']
+    for method, runs in rows.items():
+        minutes = [r.get('pretrain_seconds', 0) / 60 for r in runs]
+        lines.append(f'| {method} | {",".join(str(r["seed"]) for r in runs)} | ' + ' | '.join(
+            _cell([_get(r, p) for r in runs]) for _, p in COLUMNS) +
+            f' | {sum(minutes) / len(minutes):.0f} |')
+    table = '\n'.join(lines)
+    with open(osp.join(budget_dir, 'results.md'), 'w') as f:
+        f.write(table + '\n')
+    print(table)
+    _plots(rows, budget_dir)
+
+
+def _plots(rows, budget_dir):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    methods = list(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for i, m in enumerate(methods):
+        vals = [_get(r, ('probes', 'linear_top1')) for r in rows[m]]
+        vals = [v for v in vals if v is not None]
+        ax.scatter([i] * len(vals), vals, color='k', s=12, zorder=3)
+        if vals:
+            ax.bar(i, sum(vals) / len(vals), color='tab:blue', alpha=0.6)
+    ax.set_xticks(range(len(methods)), methods, rotation=20)
+    ax.set_ylabel('linear probe top-1 (%)')
+    fig.tight_layout()
+    fig.savefig(osp.join(budget_dir, 'linear_accuracy.png'), dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in methods:
+        curves = [_get(r, ('detection', 'ap_vs_iou')) for r in rows[m]]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        ious = sorted(curves[0], key=float)
+        mean = [sum(c.get(t, 0.0) for c in curves) / len(curves) for t in ious]
+        ax.plot([float(t) for t in ious], mean, marker='o', label=m)
+    ax.set_xlabel('IoU threshold')
+    ax.set_ylabel('mAP (%)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(osp.join(budget_dir, 'ap_vs_iou.png'), dpi=120)
+    plt.close(fig)
+
+
+if __name__ == '__main__':
+    if len(sys.argv) != 2 or not osp.isdir(sys.argv[1]):
+        sys.exit('usage: python tools/benchmarks/study_report.py work_dirs/study/BUDGET')
+    write_report(sys.argv[1])
+
