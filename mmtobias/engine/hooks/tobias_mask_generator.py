@@ -116,6 +116,7 @@ class TobiasMaskGenerator(Hook):
                   f'{len(paths)} images under {root}.', logger=runner.logger)
         generate_masks(paths, root, self.mask_file, **self.net_cfg,
                        **self.run_cfg, logger=runner.logger)
+        _restart_prefetching_workers(runner)
 
     def _warn_on_other_settings(self, runner, root: str) -> None:
         meta = MaskStore(self.mask_file).meta
@@ -137,3 +138,25 @@ class TobiasMaskGenerator(Hook):
                     **self.net_cfg, **self.run_cfg)
         return (f'{self.__class__.__name__}(' +
                 ', '.join(f'{k}={v!r}' for k, v in args.items()) + ')')
+
+
+def _restart_prefetching_workers(runner) -> None:
+    """Drop DataLoader workers that started before the mask file existed.
+
+    ``IterBasedTrainLoop`` creates its data iterator when the loop is built, i.e. before
+    any hook runs, and its workers start prefetching at once: they may already have
+    failed on the missing file, or opened a stale one that has just been replaced. The
+    workers are shut down and a fresh iterator is made, so new workers are forked from
+    the main process, whose transforms have not opened the file.
+    """
+    loop = runner.train_loop
+    if not hasattr(loop, 'dataloader_iterator'):
+        return  # epoch-based loops create their iterator after before_train
+    loader = loop.dataloader
+    old = getattr(loop.dataloader_iterator, '_iterator', None)
+    if hasattr(old, '_shutdown_workers'):
+        old._shutdown_workers()
+    if getattr(loader, '_iterator', None) is not None:  # persistent workers
+        loader._iterator = None
+    loop.dataloader_iterator = type(loop.dataloader_iterator)(loader)
+

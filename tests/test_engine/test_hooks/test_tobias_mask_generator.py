@@ -130,3 +130,33 @@ def test_hook_repr_and_argument_errors():
     with pytest.raises(ValueError, match="precision='fp16'"):
         HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m',
                          precision='fp16'))
+
+
+@pytest.mark.parametrize('persistent', [False, True])
+def test_iter_based_loop_with_workers_sees_the_new_masks(tmp_path, persistent):
+    # IterBasedTrainLoop starts its workers (and their prefetching) when the loop is
+    # built, before any hook: the swap must still find the masks the hook writes.
+    data_root = str(tmp_path / 'images')
+    _write_images(data_root, [f'c{i % 2}/img{i}.jpg' for i in range(6)])
+    mask_file = str(tmp_path / 'masks' / 'train.tmask')
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(tmp_path / 'work'),
+        default_scope='mmpretrain',
+        train_dataloader=dict(
+            batch_size=2, num_workers=2, persistent_workers=persistent,
+            sampler=dict(type='InfiniteSampler', shuffle=False),
+            dataset=dict(
+                type='CustomDataset', data_root=data_root, with_label=False,
+                pipeline=[dict(type='LoadImageFromFile'),
+                          dict(type='Resize', scale=(64, 64)),
+                          dict(type='BackgroundSwap', prob=1.0, mask_file=mask_file),
+                          dict(type='PackInputs')])),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=3),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        custom_hooks=[dict(type='TobiasMaskGenerator', mask_file=mask_file, **NET)],
+        default_hooks=dict(checkpoint=None, logger=None),
+        log_level='WARNING')
+    runner.train()
+    assert runner.iter == 3
+    assert len(MaskStore(mask_file)) == 6
