@@ -40,9 +40,10 @@ def make_masks_with_hook(cfg, dataset):
     for hook_cfg in cfg.get('custom_hooks', []):
         if hook_cfg.get('type') == 'TobiasMaskGenerator':
             hook = HOOKS.build(hook_cfg)
+            # what the hook reads of a Runner; no train loop runs here
             fake_runner = SimpleNamespace(
                 train_dataloader=SimpleNamespace(dataset=dataset),
-                logger=logger)
+                train_loop=SimpleNamespace(), logger=logger)
             hook.before_train(fake_runner)
 
 
