@@ -11,7 +11,7 @@ CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PY_ARGS=${@:5}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON=${PYTHON:-python}
+source "$(cd "$(dirname "$0")" && pwd)/find_python.sh"
 
 PYTHONPATH="$ROOT:$PYTHONPATH" \
 srun -p ${PARTITION} \

@@ -13,7 +13,7 @@ CONFIG=$1
 PRETRAIN=$2
 GPUS=$3
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
-PYTHON=${PYTHON:-python}
+source "$(cd "$(dirname "$0")/../.." && pwd)/find_python.sh"
 PORT=${PORT:-29500}
 WORK_DIR=${WORK_DIR:-work_dirs/$(basename "$CONFIG" .py)_$(basename "$PRETRAIN" | sed 's/\.[^.]*$//')}
 case "$CONFIG" in
