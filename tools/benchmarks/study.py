@@ -122,8 +122,10 @@ def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path)
         if d.get('type') == 'BackgroundSwap' and 'swap_prob' in spec:
             d['prob'] = spec['swap_prob']
 
-    _walk(cfg.train_dataloader, edit)
-    _walk(cfg.get('custom_hooks', []), edit)
+    for key in list(cfg.keys()):  # the dataloader, the hooks, and the configs' copies
+        _walk(cfg[key], edit)       # (train_pipeline, view_pipeline) kept for the record
+    if 'mask_file' in cfg:
+        cfg.mask_file = mask_file
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.train_dataloader.batch_size = b['batch']
     cfg.train_dataloader.num_workers = 2
