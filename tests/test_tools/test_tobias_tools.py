@@ -97,3 +97,16 @@ def test_pipeline_overhead_cli_prints_ratio(tmp_path):
          '4', '--mask-file', mask_file, '--input-size', '32'],
         capture_output=True, text=True, check=True).stdout
     assert float(out.strip().splitlines()[-1].split('ratio=')[1]) > 0
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    """The README's quick start: masks, pictures and a short pretraining on CPU."""
+
+    work = str(tmp_path / 'demo')
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'demo.py'), '--work-dir', work],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert osp.isfile(osp.join(work, 'masks.tmask'))
+    assert osp.isfile(osp.join(work, 'pipeline.png'))
+    assert any(name.endswith('.pth') for _, _, files in os.walk(work) for name in files)
