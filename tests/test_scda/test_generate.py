@@ -16,7 +16,9 @@ from mmtobias.scda import generate as gen
 from mmtobias.scda.image_list import (dataset_image_paths, decode_image,
                                       scan_images)
 
-TRUNCATED = '/work/shared/data/kangaroo/images/00090.jpg'
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# ../shared/data beside the repository: a real JPEG missing its last bytes
+TRUNCATED = osp.join(osp.dirname(REPO), 'shared', 'data', 'kangaroo', 'images', '00090.jpg')
 # A tiny but real SCDA network: ResNet-18 at 64x64 with a stride-1 layer4
 # gives a 4x4 grid in a few milliseconds per image.
 NET = dict(arch='resnet18', input_size=64, layer4_stride=1, extra_pool=False)

@@ -28,7 +28,7 @@ names the file; everything else is kept.
 Example::
 
     python tools/dataset_converters/pairs_to_voc.py ../shared/data/kangaroo \\
-        /work/runs/kangaroo_voc --test-ratio 0.2 --seed 0
+        /tmp/kangaroo_voc --test-ratio 0.2 --seed 0
 """
 import argparse
 import os
