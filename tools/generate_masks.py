@@ -144,9 +144,15 @@ def main():
     up_to_date = False
     if not args.force and check_mask_file(out, paths, root) is None:
         meta = MaskStore(out).meta
+        # every setting that changes the maps (file key, setting, default)
         up_to_date = all(meta.get(m) == settings.get(k, d) for k, m, d in (
             ('arch', 'backbone', 'resnet50'), ('init', 'init', 'kaiming'),
-            ('seed', 'seed', 0), ('input_size', 'input_size', 224)))
+            ('seed', 'seed', 0), ('input_size', 'input_size', 224),
+            ('layer4_stride', 'layer4_stride', 2), ('extra_pool', 'extra_pool', True),
+            ('grid', 'grid_pool', None)))
+        wanted_precision = settings.get('precision', 'auto')
+        if wanted_precision != 'auto' and meta.get('precision') != wanted_precision:
+            up_to_date = False
     if up_to_date:
         if rank == 0:
             logger.info(f'{out} already matches the {len(paths)} images; '

@@ -17,6 +17,7 @@ import math
 import os.path as osp
 import shutil
 import time
+import zipfile
 from contextlib import nullcontext
 from typing import Optional, Sequence
 
@@ -88,7 +89,7 @@ def _load_shard(path: str, signature: str) -> Optional[dict]:
                 return None
             return dict(maps=z['maps'], valid=z['valid'],
                         reasons=json.loads(str(z['reasons'])))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # absent, stale or damaged: recompute
 
 

@@ -6,7 +6,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 __all__ = [
@@ -84,7 +84,9 @@ def decode_image(path: str, input_size: int, min_size: int = 1) -> np.ndarray:
     """Decode an image file to ``input_size x input_size x 3`` uint8 RGB.
 
     Follows the released code: PIL decode, ``convert('RGB')`` (grayscale,
-    RGBA, CMYK, palette), bilinear resize to a square (aspect ratio not kept).
+    RGBA, CMYK, palette), bilinear resize to a square (aspect ratio not kept);
+    unlike it, the EXIF orientation is applied first, because mmpretrain's
+    ``LoadImageFromFile`` (OpenCV) applies it to the training images.
     Raises on unreadable/truncated files and on images with a side smaller
     than ``min_size`` (the mask grid), whose cells would be empty.
     """
@@ -94,8 +96,11 @@ def decode_image(path: str, input_size: int, min_size: int = 1) -> np.ndarray:
         if min(w, h) < min_size:
             raise ValueError(f'image is {w}x{h}, smaller than the '
                              f'{min_size}x{min_size} mask grid')
-        img = img.convert('RGB').resize((input_size, input_size),
-                                        Image.BILINEAR)
+        # Apply the EXIF orientation, as mmcv's LoadImageFromFile does for the
+        # training images, so that the mask cells land on the image the
+        # transforms see.
+        img = ImageOps.exif_transpose(img).convert('RGB').resize(
+            (input_size, input_size), Image.BILINEAR)
         return np.array(img, dtype=np.uint8)  # writable copy for torch
 
 

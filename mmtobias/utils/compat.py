@@ -80,6 +80,12 @@ def _no_cuda():
     return not torch.cuda.is_available()
 
 
+def _cpu_only():
+    """No CUDA and none of the other accelerators MMEngine launches on."""
+    from mmengine.device import get_device
+    return get_device() == 'cpu'
+
+
 @_once
 def enable_cpu_distributed():
     import torch.distributed as torch_dist
@@ -89,7 +95,7 @@ def enable_cpu_distributed():
     original_init_pytorch = dist_utils._init_dist_pytorch
 
     def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
-        if not _no_cuda() or init_backend != 'torch':
+        if not _cpu_only() or init_backend != 'torch':
             return original_init_pytorch(backend, init_backend=init_backend, **kwargs)
         if backend == 'nccl':  # NCCL needs CUDA; gloo is torch's CPU backend
             backend = 'gloo'
@@ -102,7 +108,7 @@ def enable_cpu_distributed():
     @functools.wraps(original_ddp_init)
     def ddp_init(self, module, detect_anomalous_params=False, **kwargs):
         on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
-        if on_cpu and _no_cuda():
+        if on_cpu and _cpu_only():
             # DDP of a CPU module must not name devices.
             kwargs['device_ids'] = None
             kwargs.pop('output_device', None)
@@ -120,6 +126,8 @@ def tolerate_mmselfsup_double_registration():
         return
     original_register = MMDET_MODELS._register_module
     families = ('mmselfsup.', 'mmpretrain.', 'mmcls.')
+    # the components these packages copied from each other into mmdet's registry
+    duplicated = {'ResLayerExtraNorm'}
 
     def family(obj):
         mod = getattr(obj, '__module__', '') or ''
@@ -129,7 +137,8 @@ def tolerate_mmselfsup_double_registration():
         names = [module_name] if isinstance(module_name, str) else (
             module_name or [module.__name__])
         existing = [MMDET_MODELS._module_dict.get(n) for n in names]
-        if not force and all(e is not None for e in existing) and family(module) and all(
+        if not force and set(names) <= duplicated and all(
+                e is not None for e in existing) and family(module) and all(
                 family(e) and family(e) != family(module) and e.__name__ == module.__name__
                 for e in existing):
             # The same component copied into two OpenMMLab packages: keep the first.

@@ -203,7 +203,7 @@ class CopyPaste(BaseTransform):
             key = MaskStore.relpath(img_path, self.masks.data_root)
             try:
                 if not store.is_valid(key):
-                    return np.ones((h, w), np.float32)
+                    return None  # unreadable at mask time: leave the image as it is
                 raw = store.get_map(key)
             except KeyError as err:
                 raise KeyError(f'CopyPaste: no Tobias mask for image '
@@ -249,6 +249,8 @@ class CopyPaste(BaseTransform):
         img = results['img']
         h, w = img.shape[:2]
         alpha = self.foreground_mask(results['img_path'], w, h)
+        if alpha is None:
+            return results
         if self._random_soft():
             k = self.blur_kernel
             alpha = cv2.GaussianBlur(alpha, (k, k), 0)

@@ -93,7 +93,7 @@ def load_image_at(path: str,
         k = 1
         while k < 8 and w0 // (2 * k) >= size[0] and h0 // (2 * k) >= size[1]:
             k *= 2
-        arr = cv2.imread(path, _REDUCED[k] | cv2.IMREAD_IGNORE_ORIENTATION)
+        arr = cv2.imread(path, _REDUCED[k])  # EXIF orientation applied, as LoadImageFromFile does
         if arr is None:
             raise OSError(f'cannot decode {path}')
     arr = resize_to(arr, tuple(size))

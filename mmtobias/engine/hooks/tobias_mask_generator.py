@@ -3,7 +3,8 @@ import logging
 import os.path as osp
 from typing import Optional
 
-from mmengine.dist import broadcast_object_list, get_dist_info
+import numpy as np
+from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
@@ -12,7 +13,7 @@ from mmtobias.scda.core import INIT_SCHEMES, SCDA_ARCHS
 from mmtobias.scda.generate import (PRECISIONS, check_mask_file,
                                     generate_masks)
 from mmtobias.scda.image_list import dataset_image_paths
-from mmtobias.scda.mask_store import MaskStore
+from mmtobias.scda.mask_store import MaskStore, write_mask_store
 
 # Settings that change the masks; a mismatch with an existing file is warned.
 _SETTINGS = ('backbone', 'init', 'seed', 'input_size', 'layer4_stride',
@@ -108,6 +109,7 @@ class TobiasMaskGenerator(Hook):
         reason = reason[0]
         if reason is None:
             self._warn_on_other_settings(runner, root)
+            self._follow_moved_data(runner, root)
             print_log(f'TobiasMaskGenerator: {self.mask_file} matches the '
                       f'{len(paths)} training images; nothing to do.',
                       logger=runner.logger)
@@ -124,14 +126,35 @@ class TobiasMaskGenerator(Hook):
                       grid_pool=self.net_cfg['grid'])
         diff = [f'{k}: file {meta[k]!r}, hook {wanted[k]!r}'
                 for k in _SETTINGS if k in meta and meta[k] != wanted[k]]
-        if meta.get('data_root') and meta['data_root'] != root:
-            diff.append(f"data_root: file {meta['data_root']!r}, dataset "
-                        f'{root!r} (pass data_root to BackgroundSwap)')
         if diff:
             print_log(f'TobiasMaskGenerator: keeping {self.mask_file}, which '
                       f'matches the images but was made with other settings ('
                       + '; '.join(diff) + '). Delete it to regenerate.',
                       logger=runner.logger, level=logging.WARNING)
+
+    def _follow_moved_data(self, runner, root: str) -> None:
+        """Same images under another root (data moved, another mount point):
+        record the new root, which the transforms use to find donors."""
+        rank, world_size = get_dist_info()
+        store = MaskStore(self.mask_file)
+        old_root = store.meta.get('data_root')
+        if not old_root or old_root == root:
+            return
+        if world_size > 1:
+            barrier()  # every rank has read the file before rank 0 replaces it
+        if rank == 0:
+            print_log(f'TobiasMaskGenerator: {self.mask_file} was made under '
+                      f'{old_root}; the images are now under {root}: '
+                      'recording the new data_root.', logger=runner.logger)
+            keys = store.keys()
+            maps = np.stack([store.get_map(k) for k in keys])
+            valid = [store.is_valid(k) for k in keys]
+            write_mask_store(self.mask_file, keys, maps, valid,
+                             dict(store.meta, data_root=root),
+                             reasons=store.unreadable)
+        if world_size > 1:
+            barrier()
+        _restart_prefetching_workers(runner)
 
     def __repr__(self) -> str:
         args = dict(mask_file=self.mask_file, data_root=self.data_root,

@@ -160,3 +160,20 @@ def test_iter_based_loop_with_workers_sees_the_new_masks(tmp_path, persistent):
     runner.train()
     assert runner.iter == 3
     assert len(MaskStore(mask_file)) == 6
+
+
+def test_hook_records_a_moved_data_root(tmp_path):
+    import shutil
+    old_root = str(tmp_path / 'old')
+    _write_images(old_root, [f'c{i % 2}/img{i}.jpg' for i in range(4)])
+    mask_file = str(tmp_path / 'masks.tmask')
+    _runner(tmp_path, old_root, mask_file, 'first').train()
+    before = MaskStore(mask_file)
+    maps = {k: before.get_map(k) for k in before.keys()}
+    new_root = str(tmp_path / 'new')
+    shutil.move(old_root, new_root)
+    _runner(tmp_path, new_root, mask_file, 'second').train()
+    after = MaskStore(mask_file)
+    assert after.meta['data_root'] == osp.abspath(new_root)
+    for k, v in maps.items():
+        np.testing.assert_array_equal(after.get_map(k), v)
