@@ -24,7 +24,8 @@ Budgets (ResNet-18 backbone, chosen so that one pretraining run stays near its t
 wall time on a 2-core CPU; see README "Results"):
 
     smoke  2 iterations, tiny evaluation subsets: checks the pipeline end to end
-    small  a few epochs at 96 px (~10 min of pretraining per run)
+    small  4 epochs at 96 px (~10 min of pretraining per run on an idle machine),
+           detection 200 iterations at 288 px
     full   more epochs at 112 px (~30 min of pretraining per run)
 """
 import argparse
@@ -55,7 +56,7 @@ BUDGETS = {
     'smoke': dict(epochs=1, max_iters=2, size=64, batch=8, eval_limit=40, det_iters=2,
                   det_side=256),
     'small': dict(epochs=4, max_iters=None, size=96, batch=64, eval_limit=None,
-                  det_iters=300, det_side=320),
+                  det_iters=200, det_side=288),
     'full': dict(epochs=12, max_iters=None, size=112, batch=64, eval_limit=None,
                  det_iters=600, det_side=384),
 }
@@ -212,7 +213,8 @@ def export_backbone(ckpt, seed, path):
     if not osp.exists(path):
         backbone = build_backbone(ckpt, seed)
         state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
-        tmp = path + '.tmp'
+        fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
+        os.close(fd)
         torch.save(dict(state_dict=state, meta=dict(source=ckpt or 'random init')), tmp)
         os.replace(tmp, path)
     return path
@@ -300,11 +302,13 @@ def stage_detection(backbone_ckpt, budget, seed, run_dir, args):
 
 
 def run_one(method, seed, args):
+    """Run (or resume) every stage of one (method, seed) and rewrite its row.
+
+    Each stage caches its own JSON, so the row is rebuilt from whatever has finished;
+    ``--skip`` stages are not run here but their earlier results are kept.
+    """
     run_dir = osp.join(args.out, args.budget, f'{method}_seed{seed}')
     row_path = osp.join(args.out, args.budget, 'rows', f'{method}_seed{seed}.json')
-    if osp.exists(row_path):
-        print(f'[study] {method} seed {seed}: done ({row_path})')
-        return load_json(row_path)
     print(f'[study] {method} seed {seed}: {run_dir}', flush=True)
     os.makedirs(run_dir, exist_ok=True)
     ckpt = stage_pretrain(method, args.budget, seed, run_dir, args)
@@ -316,6 +320,8 @@ def run_one(method, seed, args):
     for name, stage in (('probes', stage_probes), ('corloc', stage_corloc),
                         ('detection', stage_detection)):
         if name in args.skip:
+            if osp.exists(osp.join(run_dir, f'{name}.json')):
+                row[name] = load_json(osp.join(run_dir, f'{name}.json'))
             continue
         src = ckpt if name == 'probes' else backbone_ckpt
         row[name] = stage(src, args.budget, seed, run_dir, args)
