@@ -202,8 +202,11 @@ class BackgroundSwap(BaseTransform):
         return np.random.rand() < self.prob
 
     @cache_randomness
-    def _random_donor(self) -> int:
-        return self.donors.sample()
+    def _random_donors(self, tries: int = 3) -> list:
+        """Donor candidates, drawn at once: a donor that does not decode is
+        replaced by the next (one random draw per call, as cache_randomness
+        requires)."""
+        return [self.donors.sample() for _ in range(tries)]
 
     @cache_randomness
     def _random_cells(self, num_cells: int, num_src: int, num_dst: int):
@@ -229,8 +232,7 @@ class BackgroundSwap(BaseTransform):
 
     def _load_donor(self, size):
         """(donor index, decoded donor) or (None, None) if none decodes."""
-        for _ in range(3):
-            i = self._random_donor()
+        for i in self._random_donors():
             path = self.donors.path(i)
             try:
                 return i, load_image_at(path, size, self.channel_order)

@@ -186,8 +186,10 @@ class CopyPaste(BaseTransform):
         return int(np.random.randint(256))
 
     @cache_randomness
-    def _random_background(self) -> int:
-        return self.backgrounds.sample()
+    def _random_backgrounds(self, tries: int = 3) -> tuple:
+        """Background candidates and a fallback gray level, drawn at once (one
+        random draw per call, as cache_randomness requires)."""
+        return [self.backgrounds.sample() for _ in range(tries)], int(np.random.randint(256))
 
     @cache_randomness
     def _random_soft(self) -> bool:
@@ -231,15 +233,16 @@ class CopyPaste(BaseTransform):
         h, w = img.shape[:2]
         if self.background == 'gray':
             return np.full_like(img, self._random_gray())
-        for _ in range(3):
-            path = self.backgrounds.path(self._random_background())
+        candidates, gray = self._random_backgrounds()
+        for i in candidates:
+            path = self.backgrounds.path(i)
             try:
                 return load_image_at(path, (w, h), self.channel_order)
             except (OSError, SyntaxError, ValueError) as err:
                 MMLogger.get_current_instance().warning(
                     f'CopyPaste: background {path} does not decode ({err}); '
                     f'drawing another.')
-        return np.full_like(img, self._random_gray())
+        return np.full_like(img, gray)
 
     # -- transform -----------------------------------------------------------
     def transform(self, results: dict) -> dict:

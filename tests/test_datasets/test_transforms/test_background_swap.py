@@ -95,6 +95,39 @@ def test_swap_keeps_foreground_cells_and_permutes_donor_background(data):
         assert got == want
 
 
+@pytest.mark.parametrize('mode', ['swap', 'random_merge', 'mixup'])
+def test_cached_random_params_repeat_the_same_swap(data, mode):
+    # mmcv's cache_random_params (TransformBroadcaster share_random_params) allows one
+    # draw per randomised method: the donor candidates are drawn in one call.
+    from mmcv.transforms.utils import cache_random_params
+    mask_file, img_root, keys, _ = data
+    swap = build(prob=1.0, mask_file=mask_file, mode=mode)
+    np.random.seed(3)
+    with cache_random_params(swap):
+        first = swap(sample(img_root, keys[0]))
+        second = swap(sample(img_root, keys[0]))
+    assert first['swap_donor_path'] == second['swap_donor_path']
+    assert np.array_equal(first['img'], second['img'])
+
+
+def test_undecodable_donors_under_cached_random_params(data, monkeypatch):
+    # A donor that fails to decode is replaced by the next candidate without a second
+    # random draw, which cache_random_params would refuse.
+    from mmcv.transforms.utils import cache_random_params
+
+    from mmtobias.datasets.transforms import background_swap
+
+    def broken(path, *args, **kwargs):
+        raise OSError(f'cannot decode {path}')
+
+    monkeypatch.setattr(background_swap, 'load_image_at', broken)
+    mask_file, img_root, keys, _ = data
+    swap = build(prob=1.0, mask_file=mask_file)
+    with cache_random_params(swap):
+        out = swap(sample(img_root, keys[0]))
+    assert not out['swap_applied']
+
+
 def test_swap_order_is_random_and_seeded(data):
     mask_file, img_root, keys, _ = data
     swap = build(prob=1.0, mask_file=mask_file)
