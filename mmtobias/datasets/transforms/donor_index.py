@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mmtobias.scda.image_list import IMG_EXTENSIONS
+from mmtobias.scda.image_list import IMG_EXTENSIONS, scan_images
 from mmtobias.scda.mask_store import MaskStore
 
 __all__ = ['DonorIndex', 'load_image_at', 'resize_to']
@@ -208,18 +208,13 @@ class DonorIndex:
 
 
 def _scan(root: str, extensions: Sequence[str] = IMG_EXTENSIONS) -> List[str]:
+    """Image keys (paths relative to ``root``, '/' separators) of a donor folder."""
     if not osp.isdir(root):
         raise FileNotFoundError(f'Donor folder {root} does not exist; set it '
                                 f'to a folder of images.')
-    exts = tuple(e.lower() for e in extensions)
-    keys = []
-    for cur, dirs, files in os.walk(root, followlinks=True):
-        dirs.sort()
-        rel = osp.relpath(cur, root)
-        keys.extend(
-            (f if rel == '.' else osp.join(rel, f)).replace(os.sep, '/')
-            for f in sorted(files) if f.lower().endswith(exts))
+    keys = [osp.relpath(p, osp.abspath(root)).replace(os.sep, '/')
+            for p in scan_images(root, extensions)]
     if not keys:
-        raise FileNotFoundError(f'No images ({", ".join(exts)}) found under '
+        raise FileNotFoundError(f'No images ({", ".join(extensions)}) found under '
                                 f'the donor folder {root}.')
     return keys
