@@ -31,8 +31,16 @@ def test_derived_config_is_the_method_at_study_scale(tmp_path, method):
     assert cfg.train_dataloader.dataset.data_root == '/data/x'
     assert cfg.randomness.seed == 3
     assert cfg.train_cfg.max_epochs == study.BUDGETS['small']['epochs']
+    size = study.BUDGETS['small']['size']
     crops = [d for d in _dicts(cfg.train_dataloader) if d.get('type') == 'RandomResizedCrop']
-    assert crops and all(d['scale'] == study.BUDGETS['small']['size'] for d in crops)
+    composites = [d for d in _dicts(cfg.train_dataloader) if d.get('type') == 'InsLocComposite']
+    if method.startswith('insloc'):
+        # composites at the study's size, paste sizes scaled from (128, 255) at 256 px
+        assert composites and not crops
+        assert all(d['bg_size'] == size and d['paste_size_range'] == (48, 96)
+                   for d in composites)
+    else:
+        assert crops and all(d['scale'] == size for d in crops)
     masks = [d['mask_file'] for d in _dicts(cfg._cfg_dict.to_dict()) if 'mask_file' in d]
     assert all(m == '/m/train.tmask' for m in masks)
     swaps = [d for d in _dicts(cfg.train_dataloader) if d.get('type') == 'BackgroundSwap']

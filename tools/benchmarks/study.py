@@ -49,6 +49,9 @@ METHODS = {
     'tobias_p0.5': dict(config='configs/mocov2_tobias_r50.py', swap_prob=0.5),
     'random_merge': dict(config='configs/mocov2_rm_r50.py'),
     'copypaste_gray': dict(config='configs/mocov2_copypaste_r50.py'),
+    # InsLoc R-C4: composites of bg_size = the study's input size, paste sizes scaled
+    # from the paper's (128, 255) at 256 px; RoIAlign on res4, res5 (layer4) as head.
+    'insloc_c4': dict(config='configs/insloc_r50-c4.py'),
 }
 
 BUDGETS = {
@@ -122,6 +125,11 @@ def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path)
             d['mask_file'] = mask_file
         if d.get('type') == 'BackgroundSwap' and 'swap_prob' in spec:
             d['prob'] = spec['swap_prob']
+        if d.get('type') == 'InsLocComposite':
+            lo, hi = d.get('paste_size_range', (128, 255))
+            scale = b['size'] / d.get('bg_size', 256)
+            d['bg_size'] = b['size']
+            d['paste_size_range'] = (max(1, round(lo * scale)), min(b['size'], round(hi * scale)))
 
     for key in list(cfg.keys()):  # the dataloader, the hooks, and the configs' copies
         _walk(cfg[key], edit)       # (train_pipeline, view_pipeline) kept for the record
