@@ -63,5 +63,8 @@ def test_report_aggregates_seeds_with_spread(tmp_path):
     table = (tmp_path / 'results.md').read_text()
     assert '| mocov2 | 0,1 | 42.0 ± 2.0 | 47.0 ± 2.0 | — | 12.0 ± 2.0 |' in table
     assert '| random_init | 0 | 20.0 (n=1) |' in table
+    # baselines first, whatever the file order; every run listed with its own numbers
+    assert table.index('| random_init | 0 |') < table.index('| mocov2 | 0,1 |')
+    assert '| mocov2 | 1 | 44.0 | 49.0 | — | 14.0 | 7.0 | 3.5 | 10 | — |' in table
     assert (tmp_path / 'ap_vs_iou.png').stat().st_size > 0
     assert (tmp_path / 'linear_accuracy.png').stat().st_size > 0

@@ -5,7 +5,10 @@
 
 Writes ``results.md``, ``linear_accuracy.png`` and ``ap_vs_iou.png`` beside the rows.
 Each cell is the mean over seeds with the spread (max - min) / 2 after ``±``; with one
-seed there is no spread and the cell says so (``n=1``).
+seed there is no spread and the cell says so (``n=1``). ``results.md`` also lists every
+run's own numbers, and the AP-vs-IoU plot shades the seed range of the random-init
+backbone: a curve inside that band differs from no pretraining by less than the
+detection fine-tuning's own seed noise.
 """
 import glob
 import json
@@ -42,13 +45,24 @@ def _cell(values):
     return f'{mean:.1f} ± {(max(values) - min(values)) / 2:.1f}'
 
 
+# table/plot order: the baselines first, then the foreground-aware methods
+ORDER = ['random_init', 'mocov2', 'tobias_p0.3', 'tobias_p0.5', 'random_merge',
+         'copypaste_gray', 'insloc_c4']
+
+
 def load_rows(budget_dir):
     rows = defaultdict(list)
     for path in sorted(glob.glob(osp.join(budget_dir, 'rows', '*.json'))):
         with open(path) as f:
             row = json.load(f)
         rows[row['method']].append(row)
-    return rows
+    rank = {m: i for i, m in enumerate(ORDER)}
+    ordered = sorted(rows, key=lambda m: (rank.get(m, len(ORDER)), m))
+    return {m: sorted(rows[m], key=lambda r: r['seed']) for m in ordered}
+
+
+def _num(value):
+    return '—' if value is None else f'{value:.1f}'
 
 
 def write_report(budget_dir):
@@ -63,8 +77,17 @@ def write_report(budget_dir):
             _cell([_get(r, p) for r in runs]) for _, p in COLUMNS) +
             f' | {sum(minutes) / len(minutes):.0f} |')
     table = '\n'.join(lines)
+    runs = ['| method | seed | ' + ' | '.join(c for c, _ in COLUMNS) +
+            ' | pretrain min | detection min |', '|---' * (len(COLUMNS) + 4) + '|']
+    for method, group in rows.items():
+        for r in group:
+            det_s = _get(r, ('detection', 'seconds'))
+            runs.append(f'| {method} | {r["seed"]} | ' + ' | '.join(
+                _num(_get(r, p)) for _, p in COLUMNS) +
+                f' | {r.get("pretrain_seconds", 0) / 60:.0f} | '
+                f'{_num(det_s / 60 if det_s is not None else None)} |')
     with open(osp.join(budget_dir, 'results.md'), 'w') as f:
-        f.write(table + '\n')
+        f.write(table + '\n\nEvery run:\n\n' + '\n'.join(runs) + '\n')
     print(table)
     _plots(rows, budget_dir)
 
@@ -95,8 +118,14 @@ def _plots(rows, budget_dir):
         if not curves:
             continue
         ious = sorted(curves[0], key=float)
+        xs = [float(t) for t in ious]
         mean = [sum(c.get(t, 0.0) for c in curves) / len(curves) for t in ious]
-        ax.plot([float(t) for t in ious], mean, marker='o', label=m)
+        if m == 'random_init' and len(curves) > 1:
+            ax.fill_between(xs, [min(c.get(t, 0.0) for c in curves) for t in ious],
+                            [max(c.get(t, 0.0) for c in curves) for t in ious],
+                            color='0.8', label='random_init seed range')
+        ax.plot(xs, mean, marker='o', label=m,
+                linestyle='--' if m == 'random_init' else '-')
     ax.set_xlabel('IoU threshold')
     ax.set_ylabel('mAP (%)')
     ax.legend(fontsize=8)
