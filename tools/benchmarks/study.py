@@ -24,9 +24,10 @@ Budgets (ResNet-18 backbone, chosen so that one pretraining run stays near its t
 wall time on a 2-core CPU; see README "Results"):
 
     smoke  2 iterations, tiny evaluation subsets: checks the pipeline end to end
-    small  4 epochs at 96 px (~10 min of pretraining per run on an idle machine),
-           detection 200 iterations at 288 px
-    full   more epochs at 112 px (~30 min of pretraining per run)
+    small  4 epochs at 96 px, detection 200 iterations at 288 px: measured on an idle
+           2-core CPU, 5-6 min of pretraining and ~10 min for the whole run
+    full   12 epochs at 112 px, detection 600 iterations at 384 px (not yet run;
+           about 3x the epochs and 1.4x the pixels, so ~20-25 min of pretraining)
 """
 import argparse
 import json
