@@ -36,7 +36,7 @@ import mmtobias  # noqa: F401  (compatibility fixes + registration)
 from mmtobias.scda import (INIT_SCHEMES, PRECISIONS, SCDA_ARCHS, MaskStore,
                            check_mask_file, dataset_image_paths,
                            export_released_json, generate_masks,
-                           import_released_json, scan_images)
+                           import_released_json, map_settings, scan_images)
 
 NET_KEYS = ('arch', 'init', 'seed', 'input_size', 'layer4_stride',
             'extra_pool', 'grid')
@@ -144,12 +144,9 @@ def main():
     up_to_date = False
     if not args.force and check_mask_file(out, paths, root) is None:
         meta = MaskStore(out).meta
-        # every setting that changes the maps (file key, setting, default)
-        up_to_date = all(meta.get(m) == settings.get(k, d) for k, m, d in (
-            ('arch', 'backbone', 'resnet50'), ('init', 'init', 'kaiming'),
-            ('seed', 'seed', 0), ('input_size', 'input_size', 224),
-            ('layer4_stride', 'layer4_stride', 2), ('extra_pool', 'extra_pool', True),
-            ('grid', 'grid_pool', None)))
+        # every setting that changes the maps
+        wanted = map_settings(**{k: settings[k] for k in NET_KEYS if k in settings})
+        up_to_date = all(meta.get(k) == v for k, v in wanted.items())
         wanted_precision = settings.get('precision', 'auto')
         if wanted_precision != 'auto' and meta.get('precision') != wanted_precision:
             up_to_date = False

@@ -3,7 +3,7 @@ from .core import (IMAGENET_MEAN, IMAGENET_STD, INIT_SCHEMES, SCDA_ARCHS,
                    build_scda_backbone, init_weights, scda_map,
                    top_fraction_mask)
 from .generate import (PRECISIONS, check_mask_file, generate_masks,
-                       resolve_precision)
+                       map_settings, resolve_precision)
 from .image_list import (IMG_EXTENSIONS, ImageListDataset, dataset_image_paths,
                          decode_image, scan_images)
 from .mask_store import (FORMAT_VERSION, MaskStore, dataset_fingerprint,
@@ -15,7 +15,8 @@ __all__ = [
     'build_scda_backbone', 'init_weights', 'scda_map', 'top_fraction_mask',
     'FORMAT_VERSION', 'MaskStore', 'dataset_fingerprint',
     'export_released_json', 'import_released_json', 'write_mask_store',
-    'PRECISIONS', 'check_mask_file', 'generate_masks', 'resolve_precision',
+    'PRECISIONS', 'check_mask_file', 'generate_masks', 'map_settings',
+    'resolve_precision',
     'IMG_EXTENSIONS', 'ImageListDataset', 'dataset_image_paths',
     'decode_image', 'scan_images'
 ]

@@ -100,6 +100,19 @@ def _save_shard(path: str, signature: str, maps, valid, reasons) -> None:
     _atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
+def map_settings(arch: str = 'resnet50',
+                 init: str = 'kaiming',
+                 seed: Optional[int] = 0,
+                 input_size: int = 224,
+                 layer4_stride: int = 2,
+                 extra_pool: bool = True,
+                 grid: Optional[int] = None) -> dict:
+    """The mask-file ``meta`` entries that determine the maps, for the network
+    arguments of :func:`generate_masks` (same names and defaults)."""
+    return dict(backbone=arch, init=init, seed=seed, input_size=input_size,
+                layer4_stride=layer4_stride, extra_pool=extra_pool, grid_pool=grid)
+
+
 def generate_masks(img_paths: Sequence[str],
                    data_root: str,
                    out_file: str,
@@ -165,9 +178,9 @@ def generate_masks(img_paths: Sequence[str],
         raise ValueError(f'The network gives a {tuple(out_hw)} map at '
                          f'input_size={input_size}; masks need a square grid.')
     g = int(out_hw[0])
-    meta = dict(backbone=arch, init=init, seed=seed, input_size=input_size,
-                layer4_stride=layer4_stride, extra_pool=extra_pool,
-                grid_pool=grid, precision=precision, data_root=data_root,
+    meta = dict(map_settings(arch, init, seed, input_size, layer4_stride, extra_pool,
+                             grid),
+                precision=precision, data_root=data_root,
                 aggregation='channel_sum', resize='bilinear')
     signature = hashlib.sha256(json.dumps(
         dict(meta, grid=g, shard_size=shard_size, batch_size=batch_size,

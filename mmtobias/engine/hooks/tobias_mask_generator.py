@@ -11,14 +11,9 @@ from mmpretrain.registry import HOOKS
 
 from mmtobias.scda.core import INIT_SCHEMES, SCDA_ARCHS
 from mmtobias.scda.generate import (PRECISIONS, check_mask_file,
-                                    generate_masks)
+                                    generate_masks, map_settings)
 from mmtobias.scda.image_list import dataset_image_paths
 from mmtobias.scda.mask_store import MaskStore, write_mask_store
-
-# Settings that change the masks; a mismatch with an existing file is warned.
-_SETTINGS = ('backbone', 'init', 'seed', 'input_size', 'layer4_stride',
-             'extra_pool', 'grid_pool')
-
 
 @HOOKS.register_module()
 class TobiasMaskGenerator(Hook):
@@ -122,10 +117,10 @@ class TobiasMaskGenerator(Hook):
 
     def _warn_on_other_settings(self, runner, root: str) -> None:
         meta = MaskStore(self.mask_file).meta
-        wanted = dict(self.net_cfg, backbone=self.net_cfg['arch'],
-                      grid_pool=self.net_cfg['grid'])
-        diff = [f'{k}: file {meta[k]!r}, hook {wanted[k]!r}'
-                for k in _SETTINGS if k in meta and meta[k] != wanted[k]]
+        # settings that change the maps; a mismatch with an existing file is warned
+        diff = [f'{k}: file {meta[k]!r}, hook {v!r}'
+                for k, v in map_settings(**self.net_cfg).items()
+                if k in meta and meta[k] != v]
         if diff:
             print_log(f'TobiasMaskGenerator: keeping {self.mask_file}, which '
                       f'matches the images but was made with other settings ('
