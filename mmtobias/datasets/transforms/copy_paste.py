@@ -10,16 +10,26 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmengine.logging import MMLogger
 from mmpretrain.registry import TRANSFORMS
+from PIL import Image, ImageFilter
 
 from mmtobias.scda.mask_store import MaskStore
 
 from .donor_index import DonorIndex, load_image_at
 
-__all__ = ['CopyPaste']
+__all__ = ['CopyPaste', 'blur_mask']
 
 SALIENCY = ('tobias', 'folder')
 BACKGROUNDS = ('gray', 'texture', 'dataset')
 BLENDS = ('none', 'gaussian', 'mix')
+
+
+def blur_mask(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Soft alpha of a binary ``H x W`` mask, as the released DiLo code
+    makes it: the mask as an 8-bit image (0 / 255) through Pillow's
+    ``ImageFilter.GaussianBlur(radius)``, back to float32 in [0, 1]."""
+    img = Image.fromarray(np.rint(mask * 255).astype(np.uint8))
+    blurred = img.filter(ImageFilter.GaussianBlur(radius))
+    return np.asarray(blurred, dtype=np.float32) / 255
 
 
 @TRANSFORMS.register_module()
@@ -42,9 +52,12 @@ class CopyPaste(BaseTransform):
       ``'texture'``: a random image of ``texture_dir`` resized to the image;
       ``'dataset'``: another training image (the mask file's images, or any
       image under ``donor_root``) resized to the image.
-    - blending ``'none'`` (hard mask), ``'gaussian'`` (the mask blurred with
-      a ``blur_kernel`` Gaussian is the alpha), ``'mix'`` (gaussian with
-      probability ``blend_prob``, else hard).
+    - blending ``'none'`` (hard mask), ``'gaussian'`` (the alpha is the
+      mask blurred as the released code does, with Pillow's
+      ``ImageFilter.GaussianBlur(blur_radius)`` on the 8-bit mask at the
+      image's resolution: radius 5 is a Gaussian of standard deviation 5
+      pixels, not a 5x5 kernel), ``'mix'`` (gaussian with probability
+      ``blend_prob``, else hard).
 
     Apply it before the other augmentations of **each** view; every view
     draws independently::
@@ -97,7 +110,11 @@ class CopyPaste(BaseTransform):
         blend (str): 'none', 'gaussian' or 'mix'. Defaults to 'mix'.
         blend_prob (float): Probability of Gaussian blending in 'mix'.
             Defaults to 0.5.
-        blur_kernel (int): Odd Gaussian kernel size. Defaults to 5.
+        blur_radius (float): Radius (standard deviation, in pixels of the
+            image) of Pillow's ``GaussianBlur`` for the soft mask.
+            Defaults to 5 (the released code).
+        blur_kernel (int, optional): Deprecated name of ``blur_radius``
+            (read as the radius, with a warning). Defaults to None.
         channel_order (str): 'bgr' or 'rgb', as ``img``. Defaults to 'bgr'.
     """
 
@@ -116,7 +133,8 @@ class CopyPaste(BaseTransform):
                  donor_root: Optional[str] = None,
                  blend: str = 'mix',
                  blend_prob: float = 0.5,
-                 blur_kernel: int = 5,
+                 blur_radius: float = 5.0,
+                 blur_kernel: Optional[int] = None,
                  channel_order: str = 'bgr') -> None:
         name = self.__class__.__name__
         for arg, val in (('prob', prob), ('blend_prob', blend_prob),
@@ -149,10 +167,17 @@ class CopyPaste(BaseTransform):
                 and donor_root is None:
             raise ValueError(f"{name}: background='dataset' needs donors; set "
                              f'mask_file or donor_root.')
-        if not isinstance(blur_kernel, int) or blur_kernel < 1 \
-                or blur_kernel % 2 == 0:
-            raise ValueError(f'{name}: blur_kernel must be a positive odd '
-                             f'int, got {blur_kernel!r}.')
+        if blur_kernel is not None:
+            MMLogger.get_current_instance().warning(
+                f'{name}: blur_kernel={blur_kernel!r} is deprecated and read '
+                f'as blur_radius={blur_kernel!r} (Pillow GaussianBlur radius, '
+                f'as released); rename it to blur_radius in the config.')
+            blur_radius = blur_kernel
+        if isinstance(blur_radius, bool) or \
+                not isinstance(blur_radius, (int, float)) or blur_radius < 0:
+            raise ValueError(f'{name}: blur_radius must be a number >= 0 '
+                             f'(Pillow GaussianBlur radius in pixels), got '
+                             f'{blur_radius!r}.')
         if not 0 < fraction < 1:
             raise ValueError(f'{name}: fraction must be in (0, 1), got '
                              f'{fraction!r}.')
@@ -164,7 +189,8 @@ class CopyPaste(BaseTransform):
         self.fraction, self.upsample = float(fraction), upsample
         self.background, self.texture_dir = background, texture_dir
         self.donor_root, self.blend = donor_root, blend
-        self.blend_prob, self.blur_kernel = float(blend_prob), blur_kernel
+        self.blend_prob, self.blur_radius = float(blend_prob), float(
+            blur_radius)
         self.channel_order = channel_order
         self.masks = (DonorIndex.from_masks(mask_file, data_root)
                       if mask_file is not None else None)
@@ -255,8 +281,7 @@ class CopyPaste(BaseTransform):
         if alpha is None:
             return results
         if self._random_soft():
-            k = self.blur_kernel
-            alpha = cv2.GaussianBlur(alpha, (k, k), 0)
+            alpha = blur_mask(alpha, self.blur_radius)
         bg = self._background(img)
         if img.ndim == 3:
             alpha = alpha[..., None]
@@ -269,6 +294,6 @@ class CopyPaste(BaseTransform):
         args = ('prob', 'saliency', 'mask_file', 'data_root', 'saliency_dir',
                 'saliency_suffix', 'saliency_thr', 'fraction', 'upsample',
                 'background', 'texture_dir', 'donor_root', 'blend',
-                'blend_prob', 'blur_kernel', 'channel_order')
+                'blend_prob', 'blur_radius', 'channel_order')
         return (f'{self.__class__.__name__}(' +
                 ', '.join(f'{a}={getattr(self, a)!r}' for a in args) + ')')

@@ -3,14 +3,16 @@ import os
 import os.path as osp
 import pickle
 
+import cv2
 import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
-from PIL import Image
+from PIL import Image, ImageFilter
 
 import mmtobias  # noqa: F401  (registers the transforms)
 from mmpretrain.registry import TRANSFORMS
 from mmtobias.datasets.transforms import load_image_at
+from mmtobias.datasets.transforms.copy_paste import blur_mask
 from mmtobias.scda import top_fraction_mask, write_mask_store
 
 SIZE, GRID, CELL = 224, 4, 56
@@ -87,11 +89,60 @@ def test_saliency_folder_texture_and_gaussian_blend(data):
     results = sample(data, 1)
     a = results['img'].astype(int)
     out = cp(results)['img'].astype(int)
-    assert np.array_equal(out[:, :100], a[:, :100])  # salient, away from edge
+    # radius 5 reaches about 3 sigma = 15 px into each side of the edge at 112
+    assert np.array_equal(out[:, :90], a[:, :90])  # salient, away from edge
     tex = np.array([30, 200, 10])  # BGR of the texture
-    assert np.abs(out[:, 124:] - tex).max() <= 2
+    assert np.abs(out[:, 134:] - tex).max() <= 2
     edge = out[:, 111:113]  # blurred border: between image and texture
     assert not np.array_equal(edge, a[:, 111:113])
+
+
+def test_gaussian_blend_uses_pillow_blur_of_radius_5(data):
+    """The alpha is Pillow's GaussianBlur(5) of the saliency mask (released
+    DiLo code), not a 5x5 kernel."""
+    cp = build(prob=1.0, saliency='folder', saliency_dir=data['sal_root'],
+               data_root=data['img_root'], background='texture',
+               texture_dir=data['tex_root'], blend='gaussian')
+    results = sample(data, 1)
+    a = results['img'].astype(np.float32)
+    out = cp(results)['img'].astype(np.float32)
+    sal = Image.open(osp.join(data['sal_root'], data['keys'][1])).convert('L')
+    bg = load_image_at(osp.join(data['tex_root'], 'tex.jpg'), (SIZE, SIZE))
+    bg = bg.astype(np.float32)
+
+    def composite(alpha):
+        return np.clip(np.rint(alpha[..., None] * a + (1 - alpha[..., None]) * bg),
+                       0, 255)
+
+    pil_alpha = np.asarray(sal.filter(ImageFilter.GaussianBlur(5)),
+                           np.float32) / 255
+    assert np.abs(out - composite(pil_alpha)).max() <= 1
+    hard = (np.asarray(sal) >= 128).astype(np.float32)
+    old = composite(cv2.GaussianBlur(hard, (5, 5), 0))
+    assert np.abs(out - old).max() > 20  # the former 5x5 blur differs
+    assert 0 < pil_alpha[0, 102] < 1  # still soft 10 px from the edge
+
+
+@pytest.mark.parametrize('radius', [5, 2.5])
+def test_blur_mask_matches_pillow_and_a_gaussian_of_that_sigma(radius):
+    yy, xx = np.mgrid[:120, :160]
+    mask = (((yy - 60) ** 2 + (xx - 70) ** 2) < 35 ** 2).astype(np.float32)
+    alpha = blur_mask(mask, radius)
+    pil = Image.fromarray((mask * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(radius))
+    assert alpha.dtype == np.float32 and alpha.shape == mask.shape
+    assert np.abs(alpha - np.asarray(pil, np.float32) / 255).max() <= 1 / 255
+    # Pillow's radius is the standard deviation (three box passes approximate it)
+    gauss = cv2.GaussianBlur(mask, (0, 0), radius, borderType=cv2.BORDER_REPLICATE)
+    assert np.abs(alpha - gauss).max() < 0.03
+    kernel5 = cv2.GaussianBlur(mask, (5, 5), 0)
+    assert np.abs(alpha - kernel5).max() > 0.1
+
+
+def test_blur_kernel_is_a_deprecated_name_of_the_radius(data):
+    cp = build(mask_file=data['mask_file'], blur_kernel=3)
+    assert cp.blur_radius == 3.0 and 'blur_radius=3.0' in repr(cp)
+    assert 'blur_radius=5.0' in repr(build(mask_file=data['mask_file']))
 
 
 def test_dataset_background_and_mix_blend_probability(data):
@@ -140,8 +191,8 @@ def test_errors_are_clear(data):
         build()
     with pytest.raises(ValueError, match='needs texture_dir'):
         build(mask_file=data['mask_file'], background='texture')
-    with pytest.raises(ValueError, match='odd'):
-        build(mask_file=data['mask_file'], blur_kernel=4)
+    with pytest.raises(ValueError, match='blur_radius must be a number >= 0'):
+        build(mask_file=data['mask_file'], blur_radius=-1)
     cp = build(prob=1.0, saliency='folder', saliency_dir=data['tex_root'],
                data_root=data['img_root'])
     with pytest.raises(FileNotFoundError, match=r'no saliency map .*x\.png'):
