@@ -1,4 +1,8 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 from . import metrics  # noqa: F401  (registers into mmpretrain's METRICS)
+from .background_sensitivity import (background_sensitivity, box_mask,
+                                     draw_donors, load_box_samples)
 
-__all__ = []
+__all__ = [
+    'background_sensitivity', 'box_mask', 'draw_donors', 'load_box_samples'
+]
