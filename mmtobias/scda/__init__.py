@@ -2,21 +2,25 @@
 from .core import (IMAGENET_MEAN, IMAGENET_STD, INIT_SCHEMES, SCDA_ARCHS,
                    build_scda_backbone, init_weights, scda_map,
                    top_fraction_mask)
-from .generate import (PRECISIONS, check_mask_file, generate_masks,
-                       map_settings, resolve_precision)
+from .file_lock import MaskFileLock, check_writable
+from .generate import generate_masks, map_settings
 from .image_list import (IMG_EXTENSIONS, ImageListDataset, dataset_image_paths,
                          decode_image, scan_images)
 from .mask_store import (FORMAT_VERSION, MaskStore, dataset_fingerprint,
-                         export_released_json, import_released_json,
-                         write_mask_store)
+                         export_released_json, image_stat,
+                         import_released_json, write_mask_store)
+from .plan import check_mask_file
+from .runtime import (PRECISIONS, available_cores, default_workers_threads,
+                      resolve_precision)
 
 __all__ = [
     'IMAGENET_MEAN', 'IMAGENET_STD', 'INIT_SCHEMES', 'SCDA_ARCHS',
     'build_scda_backbone', 'init_weights', 'scda_map', 'top_fraction_mask',
-    'FORMAT_VERSION', 'MaskStore', 'dataset_fingerprint',
+    'FORMAT_VERSION', 'MaskStore', 'dataset_fingerprint', 'image_stat',
     'export_released_json', 'import_released_json', 'write_mask_store',
     'PRECISIONS', 'check_mask_file', 'generate_masks', 'map_settings',
-    'resolve_precision',
+    'resolve_precision', 'available_cores', 'default_workers_threads',
+    'MaskFileLock', 'check_writable',
     'IMG_EXTENSIONS', 'ImageListDataset', 'dataset_image_paths',
     'decode_image', 'scan_images'
 ]

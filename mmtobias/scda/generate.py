@@ -1,103 +1,56 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """Generate Tobias masks: batched random-CNN SCDA, sharded and resumable.
 
-Work is split into fixed shards of the sorted image list. Each rank computes
-its share of the unfinished shards and checkpoints every finished shard to
-``shard_dir`` (atomic writes); rank 0 merges them into the mask file. A shard
-is computed the same way whichever rank takes it and whenever, so a run that
-was interrupted and restarted, or run on a different number of processes,
-writes the same file. The shard directory must be on a file system that every
-rank sees (as the mask file itself).
+:func:`generate_masks` runs in four steps, each its own function:
+
+1. :func:`_start` (rank 0): the output is tested for writing and the mask
+   file's lock (``OUT.lock``) is taken; a second writer waits for the first.
+2. :func:`~mmtobias.scda.plan.plan_masks` (rank 0, under the lock): every
+   image is stat'ed once; the maps of images whose key, size and mtime match
+   the existing mask file (made with the same settings) are reused; the rest
+   is cut into fixed shards, and shards checkpointed by an interrupted run
+   for the same images and settings are resumed.
+3. :func:`_compute` (every rank): a share of the pending shards; a rank that
+   sees rank 0's lock file (same file system) checkpoints each finished shard
+   to ``shard_dir``, other nodes write nothing.
+4. :func:`_gather` and :func:`_merge`: the new maps reach rank 0 through
+   torch.distributed (no rank reads another's files, so the work dir need not
+   be shared between nodes); rank 0 writes the file atomically, then deletes
+   the shards it merged and the lock. :func:`_log_summary` reports.
+
+A shard is computed the same way whichever rank takes it and whenever, so an
+interrupted and restarted run, or a run on another number of processes,
+writes the same bytes.
 """
-import hashlib
-import io
 import json
 import logging
-import math
 import os.path as osp
-import shutil
 import time
-import zipfile
 from contextlib import nullcontext
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.dist import barrier, broadcast_object_list, get_dist_info
+from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
 from .core import IMAGENET_MEAN, IMAGENET_STD, build_scda_backbone, scda_map
+from .file_lock import MaskFileLock, check_writable
 from .image_list import ImageListDataset
-from .mask_store import (MaskStore, _atomic_write, dataset_fingerprint,
-                         write_mask_store)
+from .mask_store import write_mask_store
+from .plan import check_mask_file, image_keys, plan_masks
+from .runtime import (PRECISIONS, all_gather_rows, broadcast_json,
+                      default_workers_threads, resolve_precision,
+                      torch_threads)
+from .shards import remove_shards, save_shard, shard_path
 
 __all__ = ['PRECISIONS', 'resolve_precision', 'check_mask_file',
-           'generate_masks']
+           'generate_masks', 'map_settings']
 
-PRECISIONS = ('auto', 'fp32', 'bf16')
-
-
-def resolve_precision(precision: str, device) -> str:
-    """'auto' -> 'bf16' where the device computes bf16 natively (CPUs with
-    AVX512-BF16/AMX, recent GPUs), else 'fp32'."""
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision={precision!r} is not supported; choose '
-                         f'one of {PRECISIONS}.')
-    if precision != 'auto':
-        return precision
-    device = torch.device(device)
-    if device.type == 'cuda':
-        return 'bf16' if torch.cuda.is_bf16_supported() else 'fp32'
-    if device.type == 'cpu':
-        try:
-            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            native = False
-        return 'bf16' if native else 'fp32'
-    return 'fp32'
-
-
-def check_mask_file(mask_file: str, img_paths: Sequence[str],
-                    data_root: str) -> Optional[str]:
-    """Why ``mask_file`` must be (re)generated for these images, or None
-    when it exists and its fingerprint matches the image list."""
-    if not osp.isfile(mask_file):
-        return f'mask file {mask_file} does not exist'
-    try:
-        meta = MaskStore(mask_file).meta
-    except (ValueError, KeyError, OSError) as e:
-        return f'mask file {mask_file} cannot be read ({e})'
-    keys = [MaskStore.relpath(p, data_root) for p in img_paths]
-    if meta.get('fingerprint') != dataset_fingerprint(keys):
-        return (f"mask file {mask_file} was made for another image list "
-                f"({meta.get('num_images')} images under "
-                f"{meta.get('data_root')}; the dataset has {len(set(keys))} "
-                f'under {data_root})')
-    return None
-
-
-def _shard_path(shard_dir: str, index: int) -> str:
-    return osp.join(shard_dir, f'shard_{index:06d}.npz')
-
-
-def _load_shard(path: str, signature: str) -> Optional[dict]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z['signature']) != signature:
-                return None
-            return dict(maps=z['maps'], valid=z['valid'],
-                        reasons=json.loads(str(z['reasons'])))
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        return None  # absent, stale or damaged: recompute
-
-
-def _save_shard(path: str, signature: str, maps, valid, reasons) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, signature=np.array(signature), maps=maps, valid=valid,
-             reasons=np.array(json.dumps(reasons, sort_keys=True)))
-    _atomic_write(path, lambda f: f.write(buf.getvalue()))
+_POLL = 1.0  # seconds between tries of a held lock
+_ERRORS = dict(ValueError=ValueError, TimeoutError=TimeoutError)
 
 
 def map_settings(arch: str = 'resnet50',
@@ -113,6 +66,212 @@ def map_settings(arch: str = 'resnet50',
                 layer4_stride=layer4_stride, extra_pool=extra_pool, grid_pool=grid)
 
 
+# -- the network ------------------------------------------------------------
+class _SCDANet:
+    """The random backbone on ``device``: uint8 images -> raw SCDA maps."""
+
+    def __init__(self, arch, init, seed, input_size, layer4_stride,
+                 extra_pool, grid, device, precision, channels_last):
+        self.device, self.input_size = device, input_size
+        self.memory_format = (torch.channels_last if channels_last else
+                              torch.contiguous_format)
+        self.model = build_scda_backbone(
+            arch, init, seed, layer4_stride, extra_pool,
+            grid).to(device).to(memory_format=self.memory_format)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+        self.autocast = ((lambda: torch.autocast(device.type,
+                                                 dtype=torch.bfloat16))
+                         if precision == 'bf16' else nullcontext)
+        with torch.inference_mode():
+            out_hw = self.model(torch.zeros(1, 3, input_size, input_size,
+                                            device=device)).shape[-2:]
+        if out_hw[0] != out_hw[1]:
+            raise ValueError(f'The network gives a {tuple(out_hw)} map at '
+                             f'input_size={input_size}; masks need a square '
+                             f'grid.')
+        self.grid = int(out_hw[0])
+
+    def __call__(self, imgs: torch.Tensor) -> np.ndarray:
+        # imgs: N x 3 x S x S uint8 -> normalised float -> N x g x g maps
+        x = imgs.to(self.device).float().div_(255).sub_(self.mean)
+        x = x.div_(self.std).contiguous(memory_format=self.memory_format)
+        with torch.inference_mode(), self.autocast():
+            return scda_map(self.model(x)).cpu().numpy()
+
+
+# -- the steps ----------------------------------------------------------------
+def _start(lock: MaskFileLock, out_file: str, out_option: str,
+           shard_dir: Optional[str]) -> str:
+    """Rank 0 tests the output and takes the lock, the others wait with it
+    (one small broadcast per try, so no collective outlives its timeout).
+    Returns the lock's token; rank 0's errors are raised on every rank."""
+    rank = get_dist_info()[0]
+    checked = False
+    while True:
+        state = None
+        if rank == 0:
+            try:
+                if not checked:
+                    check_writable(out_file, out_option)
+                    if shard_dir is not None:
+                        check_writable(shard_path(shard_dir, 0), 'shard_dir')
+                    checked = True
+                state = dict(status='held' if lock.try_acquire() else 'wait',
+                             token=lock.token)
+            except Exception as e:
+                broadcast_json(dict(status='error', type=type(e).__name__,
+                                    message=str(e)))
+                raise
+        state = broadcast_json(state)
+        if state['status'] == 'held':
+            return state['token']
+        if state['status'] == 'error':
+            raise _ERRORS.get(state['type'], RuntimeError)(
+                f"rank 0 failed: {state['message']}")
+        if rank == 0:
+            time.sleep(_POLL)
+
+
+def _compute(plan, keys, paths, net, batch_size, shard_size, num_workers,
+             shard_dir, lock, token, progress) -> dict:
+    """This rank's share of the pending shards: key indices, maps, valid
+    flags and the reasons of the unreadable images."""
+    rank, world_size = get_dist_info()
+    todo = plan['todo']
+    shards = {s: todo[s * shard_size:(s + 1) * shard_size]
+              for s in plan['pending'][rank::world_size]}
+    batches = [idx[b:b + batch_size] for idx in shards.values()
+               for b in range(0, len(idx), batch_size)]
+    where = {i: (s, j) for s, idx in shards.items() for j, i in enumerate(idx)}
+    g = net.grid
+    out = dict(idx=[np.zeros(0, np.int64)], valid=[np.zeros(0, bool)],
+               maps=[np.zeros((0, g, g), np.float32)], reasons={})
+    if batches:
+        _run_batches(batches, shards, where, keys, paths, net, num_workers,
+                     plan['signatures'], shard_dir, lock, token, out,
+                     progress and rank == 0)
+    return dict(idx=np.concatenate(out['idx']),
+                maps=np.concatenate(out['maps']),
+                valid=np.concatenate(out['valid']), reasons=out['reasons'])
+
+
+def _run_batches(batches, shards, where, keys, paths, net, num_workers,
+                 signatures, shard_dir, lock, token, out, progress) -> None:
+    """Decode and compute ``batches``, collecting finished shards in ``out``
+    and checkpointing them while this run holds the lock."""
+    g = net.grid
+    bar = ProgressBar(sum(map(len, batches))) if progress else None
+    buffers = {}
+    loader = DataLoader(ImageListDataset(paths, net.input_size, min_size=g),
+                        batch_sampler=batches, num_workers=num_workers)
+    for idx, imgs, ok, reasons in loader:
+        maps = net(imgs)
+        for j, i in enumerate(idx.tolist()):
+            s, pos = where[i]
+            n_s = len(shards[s])
+            buf = buffers.setdefault(s, dict(
+                maps=np.full((n_s, g, g), np.nan, np.float32),
+                valid=np.zeros(n_s, bool), reasons={}, filled=0))
+            buf['maps'][pos], buf['valid'][pos] = maps[j], bool(ok[j])
+            if not ok[j]:
+                buf['reasons'][keys[i]] = reasons[j]
+            buf['filled'] += 1
+            if buf['filled'] < n_s:
+                continue
+            if lock.held_by(token):  # this run's lock, on this file system
+                save_shard(shard_path(shard_dir, s), signatures[s],
+                           buf['maps'], buf['valid'], buf['reasons'])
+            out['idx'].append(np.asarray(shards[s], np.int64))
+            out['maps'].append(buf['maps'])
+            out['valid'].append(buf['valid'])
+            out['reasons'].update(buffers.pop(s)['reasons'])
+        if bar is not None:
+            bar.update(len(idx))
+    if bar is not None:
+        bar.file.write('\n')
+
+
+def _gather(part: dict) -> dict:
+    """Every rank's computed maps on rank 0 (dense, padded all_gathers)."""
+    reasons = np.frombuffer(json.dumps(part['reasons']).encode(), np.uint8)
+    out = {k: np.concatenate(all_gather_rows(part[k]))
+           for k in ('idx', 'maps', 'valid')}
+    out['reasons'] = {}
+    for chunk in all_gather_rows(reasons):
+        out['reasons'].update(json.loads(chunk.tobytes().decode()))
+    return out
+
+
+def _merge(work, new, keys, out_file, meta, shard_dir, keep_shards) -> dict:
+    """Rank 0: the reused, resumed and new maps into the mask file."""
+    work['maps'][new['idx']] = new['maps']
+    work['valid'][new['idx']] = new['valid']
+    work['done'][new['idx']] = True
+    work['reasons'].update(new['reasons'])
+    if not work['done'].all():
+        missing = [keys[i] for i in np.flatnonzero(~work['done'])[:5]]
+        raise RuntimeError(f'Tobias masks: {int((~work["done"]).sum())} '
+                           f'images got no map ({", ".join(missing)}, ...); '
+                           f'this is a bug, please report it.')
+    if not work['up_to_date']:
+        write_mask_store(out_file, keys, work['maps'], work['valid'], meta,
+                         reasons=work['reasons'], stats=work['stats'])
+    if not keep_shards:  # the file is in place: the shards are not needed
+        remove_shards(shard_dir)
+    unreadable = {keys[i]: work['reasons'].get(keys[i], 'unreadable')
+                  for i in np.flatnonzero(~work['valid'])}
+    return dict(out_file=out_file, num_images=len(keys),
+                num_unreadable=len(unreadable), unreadable=unreadable,
+                num_computed=len(new['idx']), num_reused=work['num_reused'],
+                num_resumed=work['num_resumed'],
+                written=not work['up_to_date'])
+
+
+def _log_summary(summary, new, keys, paths, run, logger) -> None:
+    for i in new['idx'][~new['valid']]:
+        print_log(f'Tobias masks: cannot read {paths[i]} '
+                  f"({new['reasons'].get(keys[i], 'unreadable')}); recorded "
+                  f'as unreadable, its mask falls back to the whole image as '
+                  f'foreground.', logger=logger, level=logging.WARNING)
+    print_log(
+        f"Tobias masks: computed {summary['num_computed']} images in "
+        f"{summary['seconds']:.1f} s ({summary['images_per_second']:.1f} "
+        f"img/s; {run}); {summary['num_reused']} reused from the existing "
+        f"file, {summary['num_resumed']} from shard checkpoints",
+        logger=logger)
+    out, reasons = summary['out_file'], summary['unreadable']
+    if not summary['written']:
+        print_log(f'Tobias masks: {out} is up to date '
+                  f"({summary['num_images']} images); nothing written.",
+                  logger=logger)
+        return
+    names = ', '.join(sorted(reasons)[:10])
+    print_log(
+        f"Tobias masks: wrote {out}: {summary['num_images']} images, "
+        f'{len(reasons)} unreadable'
+        + (f' ({names}{", ..." if len(reasons) > 10 else ""}; '
+           'whole-image foreground)' if reasons else ''),
+        logger=logger, level=logging.WARNING if reasons else logging.INFO)
+
+
+def _check_arguments(**values) -> None:
+    for name, low in (('batch_size', 1), ('shard_size', 1),
+                      ('num_workers', 0), ('num_threads', 1),
+                      ('input_size', 32)):
+        value = values[name]
+        if value is None and name in ('num_workers', 'num_threads'):
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) \
+                or value < low:
+            raise ValueError(f'{name} must be an int >= {low}, got {value!r}.')
+    timeout = values['lock_timeout']
+    if timeout is not None and (not isinstance(timeout, (int, float))
+                                or timeout < 0):
+        raise ValueError(f'lock_timeout must be a number of seconds >= 0 or '
+                         f'None (wait for ever), got {timeout!r}.')
+
+
 def generate_masks(img_paths: Sequence[str],
                    data_root: str,
                    out_file: str,
@@ -125,13 +284,17 @@ def generate_masks(img_paths: Sequence[str],
                    extra_pool: bool = True,
                    grid: Optional[int] = None,
                    batch_size: int = 32,
-                   num_workers: int = 2,
+                   num_workers: Optional[int] = None,
+                   num_threads: Optional[int] = None,
                    precision: str = 'auto',
                    channels_last: bool = True,
                    device=None,
                    shard_size: int = 1024,
                    shard_dir: Optional[str] = None,
                    keep_shards: bool = False,
+                   reuse: bool = True,
+                   lock_timeout: Optional[float] = 3600.0,
+                   out_option: str = 'out_file',
                    progress: bool = True,
                    logger=None) -> dict:
     """Compute the SCDA maps of ``img_paths`` and write the mask file.
@@ -140,153 +303,73 @@ def generate_masks(img_paths: Sequence[str],
     ``torch.distributed``: one process). Network arguments: see
     :func:`~mmtobias.scda.build_scda_backbone`; ``precision`` is 'fp32',
     'bf16' (autocast) or 'auto' (see :func:`resolve_precision`).
+    ``num_workers`` (decode processes) and ``num_threads`` (torch threads
+    while computing) default to a split of the available cores, see
+    :func:`~mmtobias.scda.runtime.default_workers_threads`. With ``reuse``,
+    the maps of images unchanged since ``out_file`` was made (same key, size
+    and mtime, same settings) are kept and only the others computed.
+    ``lock_timeout`` bounds the wait for another process writing the same
+    file; ``out_option`` is how errors name ``out_file`` (e.g. ``'--out'``).
+    ``shard_dir`` defaults to ``out_file + '.shards'``.
 
     Returns:
         dict: ``out_file``, ``num_images``, ``num_unreadable``,
-        ``unreadable`` ({key: reason}), ``num_computed``, ``seconds`` and
+        ``unreadable`` ({key: reason}), ``num_computed``, ``num_reused``
+        (from the existing file), ``num_resumed`` (from shards), ``written``
+        (False: the file was already up to date), ``seconds`` and
         ``images_per_second`` (of this run's computation).
     """
-    for name, value, low in (('batch_size', batch_size, 1),
-                             ('shard_size', shard_size, 1),
-                             ('num_workers', num_workers, 0),
-                             ('input_size', input_size, 32)):
-        if not isinstance(value, int) or isinstance(value, bool) \
-                or value < low:
-            raise ValueError(f'{name} must be an int >= {low}, got {value!r}.')
+    _check_arguments(batch_size=batch_size, shard_size=shard_size,
+                     num_workers=num_workers, num_threads=num_threads,
+                     input_size=input_size, lock_timeout=lock_timeout)
+    logger = logger or 'current'
     rank, world_size = get_dist_info()
     device = torch.device(device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     precision = resolve_precision(precision, device)
+    num_workers, num_threads = default_workers_threads(
+        device, num_workers, num_threads)
     data_root = osp.abspath(data_root)
-    pairs = sorted({(MaskStore.relpath(p, data_root), osp.abspath(p))
-                    for p in img_paths})
-    if not pairs:
+    keys, paths = image_keys(img_paths, data_root)
+    if not keys:
         raise ValueError(f'No images given to generate masks for (data_root '
                          f'{data_root}).')
-    keys, paths = [k for k, _ in pairs], [p for _, p in pairs]
-    num = len(keys)
-
-    model = build_scda_backbone(arch, init, seed, layer4_stride, extra_pool,
-                                grid).to(device)
-    memory_format = (
-        torch.channels_last if channels_last else torch.contiguous_format)
-    model = model.to(memory_format=memory_format)
-    with torch.inference_mode():
-        out_hw = model(torch.zeros(1, 3, input_size, input_size,
-                                   device=device)).shape[-2:]
-    if out_hw[0] != out_hw[1]:
-        raise ValueError(f'The network gives a {tuple(out_hw)} map at '
-                         f'input_size={input_size}; masks need a square grid.')
-    g = int(out_hw[0])
-    meta = dict(map_settings(arch, init, seed, input_size, layer4_stride, extra_pool,
-                             grid),
-                precision=precision, data_root=data_root,
-                aggregation='channel_sum', resize='bilinear')
-    signature = hashlib.sha256(json.dumps(
-        dict(meta, grid=g, shard_size=shard_size, batch_size=batch_size,
-             fingerprint=dataset_fingerprint(keys)),
-        sort_keys=True).encode()).hexdigest()
-    shard_dir = shard_dir or out_file + '.shards'
-    num_shards = math.ceil(num / shard_size)
-    pending = [[i for i in range(num_shards)
-                if _load_shard(_shard_path(shard_dir, i), signature) is None]
-               if rank == 0 else None]
-    if world_size > 1:
-        broadcast_object_list(pending, src=0)  # one view of what is done
-    pending = pending[0]
-    mine = pending[rank::world_size]
-
-    batches = []
-    for s in mine:
-        stop = min((s + 1) * shard_size, num)
-        batches += [list(range(b, min(b + batch_size, stop)))
-                    for b in range(s * shard_size, stop, batch_size)]
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
-                if precision == 'bf16' else nullcontext())
-    bar = (ProgressBar(sum(map(len, batches)))
-           if progress and rank == 0 and batches else None)
-    open_shards = {}
-    start = time.perf_counter()
-    if batches:
-        loader = DataLoader(
-            ImageListDataset(paths, input_size, min_size=g),
-            batch_sampler=batches, num_workers=num_workers)
-        for idx, imgs, ok, reasons in loader:
-            # imgs: N x 3 x S x S uint8 -> normalised float
-            x = imgs.to(device).float().div_(255).sub_(mean).div_(std)
-            x = x.contiguous(memory_format=memory_format)
-            with torch.inference_mode(), autocast:
-                maps = scda_map(model(x)).cpu().numpy()  # N x g x g
-            for j, i in enumerate(idx.tolist()):
-                s = i // shard_size
-                if s not in open_shards:
-                    n_s = min(shard_size, num - s * shard_size)
-                    open_shards[s] = dict(
-                        maps=np.full((n_s, g, g), np.nan, np.float32),
-                        valid=np.zeros(n_s, bool), reasons={}, filled=0)
-                buf = open_shards[s]
-                buf['maps'][i - s * shard_size] = maps[j]
-                buf['valid'][i - s * shard_size] = bool(ok[j])
-                if not ok[j]:
-                    buf['reasons'][keys[i]] = reasons[j]
-                    print_log(
-                        f'Tobias masks: cannot read {paths[i]} ({reasons[j]})'
-                        f'; recorded as unreadable, its mask falls back to '
-                        f'the whole image as foreground.',
-                        logger=logger or 'current', level=logging.WARNING)
-                buf['filled'] += 1
-                if buf['filled'] == len(buf['maps']):
-                    _save_shard(_shard_path(shard_dir, s), signature,
-                                buf['maps'], buf['valid'], buf['reasons'])
-                    del open_shards[s]
-            if bar is not None:
-                bar.update(len(idx))
-        if bar is not None:
-            bar.file.write('\n')
-    barrier()
-    seconds = time.perf_counter() - start
-    num_computed = sum(
-        min(shard_size, num - s * shard_size) for s in pending)
-
-    if rank == 0:
-        maps = np.empty((num, g, g), np.float32)
-        valid = np.empty(num, bool)
-        reasons = {}
-        for s in range(num_shards):
-            shard = _load_shard(_shard_path(shard_dir, s), signature)
-            if shard is None:
-                raise RuntimeError(f'Shard {s} is missing from {shard_dir} '
-                                   f'after generation; did a rank fail?')
-            maps[s * shard_size:s * shard_size + len(shard['maps'])] = \
-                shard['maps']
-            valid[s * shard_size:s * shard_size + len(shard['maps'])] = \
-                shard['valid']
-            reasons.update(shard['reasons'])
-        write_mask_store(out_file, keys, maps, valid, meta, reasons=reasons)
-        if not keep_shards:
-            shutil.rmtree(shard_dir, ignore_errors=True)
-        speed = num_computed / seconds if seconds > 0 else float('nan')
-        print_log(
-            f'Tobias masks: computed {num_computed} images in {seconds:.1f} s '
-            f'({speed:.1f} img/s; {world_size} process(es), batch '
-            f'{batch_size}, {precision}, {num_workers} decode workers; '
-            f'{num_shards - len(pending)}/{num_shards} shards reused)',
-            logger=logger or 'current')
-        names = ', '.join(sorted(reasons)[:10])
-        print_log(
-            f'Tobias masks: wrote {out_file}: {num} images, '
-            f'{len(reasons)} unreadable'
-            + (f' ({names}{", ..." if len(reasons) > 10 else ""}; '
-               'whole-image foreground)' if reasons else ''),
-            logger=logger or 'current',
-            level=logging.WARNING if reasons else logging.INFO)
-    barrier()
-    store = MaskStore(out_file)
-    return dict(
-        out_file=out_file, num_images=len(store),
-        num_unreadable=store.meta['num_unreadable'],
-        unreadable=store.unreadable, num_computed=num_computed,
-        seconds=seconds,
-        images_per_second=num_computed / seconds if seconds > 0 else 0.0)
+    lock = MaskFileLock(out_file + '.lock', lock_timeout, logger)
+    try:
+        token = _start(lock, out_file, out_option, shard_dir)
+        shard_dir = shard_dir or out_file + '.shards'
+        with torch_threads(num_threads):
+            net = _SCDANet(arch, init, seed, input_size, layer4_stride,
+                           extra_pool, grid, device, precision, channels_last)
+            meta = dict(map_settings(arch, init, seed, input_size,
+                                     layer4_stride, extra_pool, grid),
+                        precision=precision, data_root=data_root,
+                        aggregation='channel_sum', resize='bilinear')
+            base = json.dumps(dict({k: v for k, v in meta.items()
+                                    if k != 'data_root'}, grid=net.grid,
+                                   batch_size=batch_size), sort_keys=True)
+            plan, work = (plan_masks(keys, paths, out_file, meta, net.grid,
+                                     base, shard_size, shard_dir, reuse,
+                                     logger)
+                          if rank == 0 else (None, None))
+            plan = broadcast_json(plan)
+            start = time.perf_counter()
+            part = _compute(plan, keys, paths, net, batch_size, shard_size,
+                            num_workers, shard_dir, lock, token, progress)
+            new = _gather(part)
+            seconds = time.perf_counter() - start
+        summary = None
+        if rank == 0:
+            summary = _merge(work, new, keys, out_file, meta, shard_dir,
+                             keep_shards)
+            summary.update(seconds=seconds, images_per_second=(
+                summary['num_computed'] / seconds if seconds > 0 else 0.0))
+            threads = f', {num_threads} threads' if num_threads else ''
+            _log_summary(summary, new, keys, paths,
+                         f'{world_size} process(es), batch {batch_size}, '
+                         f'{precision}, {num_workers} decode workers'
+                         f'{threads}', logger)
+    finally:
+        if rank == 0:
+            lock.release()
+    return broadcast_json(summary)

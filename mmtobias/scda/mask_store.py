@@ -10,12 +10,20 @@ File layout (little-endian, format version 1)::
     maps: float16 [num_images, grid, grid] in key order, stored as
           map / meta['scale'] (a power of two, so the scaling is exact:
           random-CNN channel sums reach ~1e5, beyond float16's range)
+    zero padding to a multiple of 64 bytes
+    stats: int64 [num_images, 2] in key order, each image's size in bytes
+           and modification time in ns (-1, -1: could not be stat'ed);
+           present when the header has "stats": "size,mtime_ns"
 
-A 4x4 map costs 32 bytes per image plus its key in the index. Unreadable
-images hold NaN maps, are listed in ``unreadable`` and fall back to "the whole
-image is foreground". Files are written to a temporary name and moved into
-place with ``os.replace``; the bytes depend only on the content (sorted keys,
-no timestamps).
+A 4x4 map costs 32 bytes per image, its stats 16, plus its key in the index.
+The stats make the fingerprint content-aware: an image edited in place (same
+name) no longer matches its entry. Files written before the stats existed
+(path-only fingerprints) still load; readers that predate them ignore the
+trailing section. Unreadable images hold NaN maps, are listed in
+``unreadable`` and fall back to "the whole image is foreground". Files are
+written to a temporary name and moved into place with ``os.replace``; the
+bytes depend only on the content (sorted keys, the images' stats, no write
+timestamps).
 """
 import bisect
 import hashlib
@@ -25,14 +33,14 @@ import os
 import os.path as osp
 import struct
 import tempfile
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .core import top_fraction_mask
 
 __all__ = [
-    'MaskStore', 'write_mask_store', 'dataset_fingerprint',
+    'MaskStore', 'write_mask_store', 'dataset_fingerprint', 'image_stat',
     'import_released_json', 'export_released_json', 'FORMAT_VERSION'
 ]
 
@@ -40,6 +48,7 @@ MAGIC = b'TOBIASMK'
 FORMAT_VERSION = 1
 _PREFIX = struct.Struct('<8sIIQ')
 _ALIGN = 64
+_STATS_FORMAT = 'size,mtime_ns'
 _REGENERATE_HINT = ('regenerate the masks for this dataset '
                     '(python tools/generate_masks.py IMAGE_DIR --out {path}) '
                     'or check data_root')
@@ -55,6 +64,21 @@ def dataset_fingerprint(relpaths: Iterable[str]) -> str:
     keys = sorted({_norm_key(p) for p in relpaths})
     digest = hashlib.sha256('\n'.join(keys).encode('utf-8')).hexdigest()
     return f'sha256:{digest}'
+
+
+def image_stat(path: str) -> Tuple[int, int]:
+    """``(size in bytes, mtime in ns)`` of an image file from one
+    ``os.stat`` (symlinks followed); ``(-1, -1)`` when it cannot be stat'ed.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (int(st.st_size), int(st.st_mtime_ns))
+
+
+def _aligned(offset: int) -> int:
+    return offset + (-offset) % _ALIGN
 
 
 def _atomic_write(path: str, write_fn) -> None:
@@ -84,7 +108,8 @@ def write_mask_store(path: str,
                      valid: Sequence[bool],
                      meta: Optional[dict] = None,
                      *,
-                     reasons: Optional[Dict[str, str]] = None) -> None:
+                     reasons: Optional[Dict[str, str]] = None,
+                     stats=None) -> None:
     """Write a mask file atomically with deterministic bytes.
 
     Args:
@@ -97,6 +122,10 @@ def write_mask_store(path: str,
             ``num_unreadable``, ``fingerprint``, ``scale`` and
             ``format_version`` are derived here. Defaults to None.
         reasons (dict, optional): Why each unreadable image failed, by key.
+        stats (array-like, optional): ``(N, 2)`` integers, each image's
+            :func:`image_stat` in the order of ``keys``. None writes a file
+            with a path-only fingerprint (e.g. imported masks, whose images
+            are unknown). Defaults to None.
     """
     keys = [_norm_key(k) for k in keys]
     maps = np.asarray(maps, dtype=np.float32)
@@ -108,6 +137,12 @@ def write_mask_store(path: str,
         raise ValueError(f'write_mask_store: {len(keys)} keys, '
                          f'{maps.shape[0]} maps and {valid.shape[0]} valid '
                          f'flags; they must have the same length.')
+    if stats is not None:
+        stats = np.asarray(stats, dtype=np.int64)
+        if stats.shape != (len(keys), 2):
+            raise ValueError(f'write_mask_store: stats must be ({len(keys)}, '
+                             f'2) (size, mtime_ns per key), got shape '
+                             f'{stats.shape}.')
     if len(set(keys)) != len(keys):
         raise ValueError('write_mask_store: keys contain duplicates.')
     bad = [k for k in keys if k.startswith('/') or k.split('/')[0] == '..']
@@ -117,6 +152,8 @@ def write_mask_store(path: str,
     order = sorted(range(len(keys)), key=keys.__getitem__)
     keys = [keys[i] for i in order]
     maps, valid = maps[order], valid[order]
+    if stats is not None:
+        stats = np.ascontiguousarray(stats[order].astype('<i8'))
     maps[~valid] = np.nan
     finite = maps[valid]
     max_abs = float(np.abs(finite).max()) if finite.size else 0.0
@@ -138,17 +175,22 @@ def write_mask_store(path: str,
         fingerprint=dataset_fingerprint(keys),
         scale=scale,
         format_version=FORMAT_VERSION)
-    header = json.dumps(
-        dict(keys=keys, meta=meta, unreadable=unreadable),
-        sort_keys=True, separators=(',', ':'), allow_nan=False).encode()
+    header = dict(keys=keys, meta=meta, unreadable=unreadable)
+    if stats is not None:
+        header['stats'] = _STATS_FORMAT
+    header = json.dumps(header, sort_keys=True, separators=(',', ':'),
+                        allow_nan=False).encode()
     start = _PREFIX.size + len(header)
-    pad = (-start) % _ALIGN
+    maps_end = _aligned(start) + data.nbytes
 
     def _write(f):
         f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(header)))
         f.write(header)
-        f.write(b'\0' * pad)
+        f.write(b'\0' * (_aligned(start) - start))
         f.write(data.tobytes())
+        if stats is not None:
+            f.write(b'\0' * (_aligned(maps_end) - maps_end))
+            f.write(stats.tobytes())
 
     _atomic_write(path, _write)
 
@@ -192,13 +234,18 @@ class MaskStore:
             header = json.loads(f.read(header_len).decode('utf-8'))
         meta, keys = header['meta'], header['keys']
         grid = int(meta['grid'])
-        offset = _PREFIX.size + header_len
-        offset += (-offset) % _ALIGN
+        offset = _aligned(_PREFIX.size + header_len)
         maps = (np.memmap(self.path, dtype='<f2', mode='r', offset=offset,
                           shape=(len(keys), grid, grid))
                 if keys else np.zeros((0, grid, grid), '<f2'))
+        stats = None
+        if header.get('stats') == _STATS_FORMAT:
+            stats = (np.memmap(self.path, dtype='<i8', mode='r',
+                               offset=_aligned(offset + maps.nbytes),
+                               shape=(len(keys), 2))
+                     if keys else np.zeros((0, 2), '<i8'))
         self._loaded = dict(
-            meta=meta, keys=keys, maps=maps,
+            meta=meta, keys=keys, maps=maps, stats=stats,
             unreadable=header.get('unreadable', {}))
         return self._loaded
 
@@ -244,6 +291,13 @@ class MaskStore:
         return int(self._load()['meta']['grid'])
 
     @property
+    def stats(self) -> Optional[np.ndarray]:
+        """int64 ``(N, 2)``: each image's (size, mtime_ns) at generation
+        time, in key order; None for a file with path-only fingerprints."""
+        stats = self._load()['stats']
+        return None if stats is None else np.array(stats)
+
+    @property
     def unreadable(self) -> Dict[str, str]:
         """Unreadable images at generation time: ``{key: reason}``."""
         return dict(self._load()['unreadable'])
@@ -255,6 +309,15 @@ class MaskStore:
         scale = float(data['meta']['scale'])
         return np.asarray(data['maps'][self._index(key)],
                           dtype=np.float32) * np.float32(scale)
+
+    def all_maps(self, rows=None) -> np.ndarray:
+        """Raw maps of every image in key order (or of the key positions
+        ``rows``), float32 ``(N, grid, grid)``, NaN where unreadable."""
+        data = self._load()
+        maps = data['maps'] if rows is None else data['maps'][np.asarray(
+            rows, np.int64)]
+        return np.asarray(maps, dtype=np.float32) * np.float32(
+            data['meta']['scale'])
 
     def is_valid(self, key: str) -> bool:
         """False when the image could not be read at generation time."""

@@ -3,6 +3,7 @@ import logging
 import os
 import os.path as osp
 import socket
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,6 +16,19 @@ from mmtobias.scda import MaskStore, build_scda_backbone, scda_map
 from mmtobias.scda import generate as gen
 from mmtobias.scda.image_list import (dataset_image_paths, decode_image,
                                       scan_images)
+
+try:
+    from mmtobias.testing import nccl_rules
+except ImportError:  # the checker as install / uninstall functions
+    from mmtobias.testing import install_nccl_rules, uninstall_nccl_rules
+
+    @contextmanager
+    def nccl_rules():
+        install_nccl_rules()
+        try:
+            yield
+        finally:
+            uninstall_nccl_rules()
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # ../shared/data beside the repository: a real JPEG missing its last bytes
@@ -148,7 +162,7 @@ def test_interrupted_run_resumes_to_identical_file(tmp_path, monkeypatch):
     paths = _make_images(root, n=10)
     full, resumed = str(tmp_path / 'full.tmask'), str(tmp_path / 'r.tmask')
     gen.generate_masks(paths, root, full, shard_size=3, **FAST)
-    save = gen._save_shard
+    save = gen.save_shard
     calls = []
 
     def crash_after_two(*args):
@@ -157,22 +171,27 @@ def test_interrupted_run_resumes_to_identical_file(tmp_path, monkeypatch):
         calls.append(args[0])
         save(*args)
 
-    monkeypatch.setattr(gen, '_save_shard', crash_after_two)
+    monkeypatch.setattr(gen, 'save_shard', crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         gen.generate_masks(paths, root, resumed, shard_size=3, **FAST)
     assert not osp.exists(resumed)
+    assert not osp.exists(resumed + '.lock')  # released on the way out
     assert sorted(os.listdir(resumed + '.shards')) == [
         'shard_000000.npz', 'shard_000001.npz']
-    monkeypatch.setattr(gen, '_save_shard', save)
+    monkeypatch.setattr(gen, 'save_shard', save)
     summary = gen.generate_masks(paths, root, resumed, shard_size=3, **FAST)
     assert summary['num_computed'] == 4  # shards 2 (3 images) and 3 (1)
+    assert summary['num_resumed'] == 6
     assert open(full, 'rb').read() == open(resumed, 'rb').read()
+    assert not osp.exists(resumed + '.shards')
     # Shards made with other settings are not reused.
-    gen.generate_masks(paths, root, resumed, shard_size=3, keep_shards=True,
-                       **FAST)
+    summary = gen.generate_masks(paths, root, resumed, shard_size=3,
+                                 keep_shards=True, reuse=False, **FAST)
+    assert summary['num_computed'] == 10 and summary['num_reused'] == 0
+    assert len(os.listdir(resumed + '.shards')) == 4
     summary = gen.generate_masks(paths, root, resumed, shard_size=3,
                                  **dict(FAST, seed=5))
-    assert summary['num_computed'] == 10
+    assert summary['num_computed'] == 10 and summary['num_resumed'] == 0
 
 
 def _free_port():
@@ -181,14 +200,21 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _dist_worker(rank, world_size, port, paths, root, out):
+def _dist_worker(rank, world_size, port, paths, root, out, node_dirs):
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
         'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
         world_size=world_size)
+    if node_dirs:
+        # A work dir that is not shared between nodes: the same path names
+        # another file system on each node (simulated by a folder per rank).
+        out = osp.join(out, f'node{rank}', 'm.tmask')
     try:
-        gen.generate_masks(paths, root, out, shard_size=2,
-                           **dict(FAST, num_workers=0))
+        with nccl_rules():
+            summary = gen.generate_masks(paths, root, out, shard_size=2,
+                                         **dict(FAST, num_workers=0))
+        # every rank gets rank 0's summary, without reading the file
+        assert summary['num_images'] == 5 and summary['num_computed'] == 5
     finally:
         torch.distributed.destroy_process_group()
 
@@ -199,12 +225,32 @@ def test_two_processes_equal_one(tmp_path):
     one, two = str(tmp_path / 'one.tmask'), str(tmp_path / 'two.tmask')
     gen.generate_masks(paths, root, one, shard_size=2,
                        **dict(FAST, num_workers=0))
-    mp.spawn(_dist_worker, args=(2, _free_port(), paths, root, two),
+    mp.spawn(_dist_worker, args=(2, _free_port(), paths, root, two, False),
              nprocs=2, join=True)
     assert open(one, 'rb').read() == open(two, 'rb').read()
+    # the shards both ranks checkpointed were merged and deleted by rank 0
+    assert sorted(os.listdir(tmp_path)) == ['data', 'one.tmask', 'two.tmask']
 
 
-def test_check_mask_file_detects_missing_and_stale(tmp_path):
+def test_two_nodes_without_a_shared_work_dir(tmp_path):
+    root = str(tmp_path / 'data')
+    paths = _make_images(root, n=5)
+    one = str(tmp_path / 'one.tmask')
+    gen.generate_masks(paths, root, one, shard_size=2,
+                       **dict(FAST, num_workers=0))
+    nodes = str(tmp_path / 'nodes')
+    mp.spawn(_dist_worker, args=(2, _free_port(), paths, root, nodes, True),
+             nprocs=2, join=True)
+    # Rank 0 wrote the file from maps gathered through torch.distributed;
+    # rank 1, which cannot see rank 0's lock, left no shards on its node.
+    with open(one, 'rb') as a, open(osp.join(nodes, 'node0', 'm.tmask'),
+                                    'rb') as b:
+        assert a.read() == b.read()
+    assert os.listdir(osp.join(nodes, 'node0')) == ['m.tmask']
+    assert not osp.exists(osp.join(nodes, 'node1'))
+
+
+def test_check_mask_file_detects_missing_stale_and_changed(tmp_path):
     root = str(tmp_path / 'data')
     paths = _make_images(root, n=4)
     out = str(tmp_path / 'm.tmask')
@@ -213,6 +259,14 @@ def test_check_mask_file_detects_missing_and_stale(tmp_path):
     assert gen.check_mask_file(out, paths, root) is None
     stale = gen.check_mask_file(out, paths[:3], root)
     assert 'another image list' in stale and '4 images' in stale
+    other = gen.check_mask_file(out, paths, root,
+                                gen.map_settings(**dict(NET, seed=3)))
+    assert 'other settings (seed: file 0, wanted 3)' in other
+    st = os.stat(paths[1])
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    changed = gen.check_mask_file(out, paths, root)
+    key = MaskStore.relpath(paths[1], root)
+    assert '1 of 4 images changed' in changed and key in changed
     open(out, 'wb').write(b'garbage')
     assert 'cannot be read' in gen.check_mask_file(out, paths, root)
 
@@ -220,6 +274,10 @@ def test_check_mask_file_detects_missing_and_stale(tmp_path):
 def test_argument_errors(tmp_path):
     with pytest.raises(ValueError, match='batch_size must be an int >= 1'):
         gen.generate_masks(['a.jpg'], str(tmp_path), 'o', batch_size=0)
+    with pytest.raises(ValueError, match='num_threads must be an int >= 1'):
+        gen.generate_masks(['a.jpg'], str(tmp_path), 'o', num_threads=0)
+    with pytest.raises(ValueError, match='lock_timeout must be a number'):
+        gen.generate_masks(['a.jpg'], str(tmp_path), 'o', lock_timeout=-1)
     with pytest.raises(ValueError, match="precision='fp16'"):
         gen.resolve_precision('fp16', 'cpu')
     assert gen.resolve_precision('fp32', 'cpu') == 'fp32'

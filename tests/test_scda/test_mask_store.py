@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from mmtobias.scda import (MaskStore, dataset_fingerprint,
-                           export_released_json, import_released_json,
-                           top_fraction_mask, write_mask_store)
+                           export_released_json, image_stat,
+                           import_released_json, top_fraction_mask,
+                           write_mask_store)
 
 
 def _content(n=5, grid=4, seed=0):
@@ -160,3 +161,39 @@ def test_released_json_import_export_roundtrip(tmp_path):
     src.write_text(json.dumps({'a.jpg': [[1, 2, 3]]}))
     with pytest.raises(ValueError, match="'a.jpg' has shape"):
         import_released_json(str(src), str(tmp_path / 'x.tmask'))
+
+
+def test_stats_roundtrip_in_key_order_and_deterministic(tmp_path):
+    keys, maps, valid, meta = _content(n=6)
+    stats = np.array([[100 + i, 10**18 + i] for i in range(6)], np.int64)
+    a, b = str(tmp_path / 'a.tmask'), str(tmp_path / 'b.tmask')
+    write_mask_store(a, keys, maps, valid, meta, stats=stats)
+    perm = np.random.default_rng(2).permutation(6)
+    write_mask_store(b, [keys[i] for i in perm], maps[perm], valid[perm],
+                     meta, stats=stats[perm])
+    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+        assert fa.read() == fb.read()
+    store = MaskStore(a)
+    by_key = dict(zip(keys, stats.tolist()))
+    assert store.stats.tolist() == [by_key[k] for k in store.keys()]
+    order = np.argsort(keys)  # key order
+    got = store.all_maps()
+    np.testing.assert_allclose(got[valid[order]], maps[order][valid[order]],
+                               rtol=1e-3)
+    assert np.isnan(got[~valid[order]]).all()
+    np.testing.assert_array_equal(store.all_maps([2, 0]), got[[2, 0]])
+    # 16 bytes of stats per image after the maps
+    plain = str(tmp_path / 'plain.tmask')
+    write_mask_store(plain, keys, maps, valid, meta)
+    assert MaskStore(plain).stats is None
+    assert os.path.getsize(a) - os.path.getsize(plain) <= 6 * 16 + 2 * 64
+    with pytest.raises(ValueError, match=r'stats must be \(6, 2\)'):
+        write_mask_store(a, keys, maps, valid, meta, stats=stats[:, :1])
+
+
+def test_image_stat_is_size_and_mtime_ns(tmp_path):
+    path = tmp_path / 'x.jpg'
+    path.write_bytes(b'12345')
+    os.utime(path, ns=(1, 1_700_000_000_123_456_789))
+    assert image_stat(str(path)) == (5, 1_700_000_000_123_456_789)
+    assert image_stat(str(tmp_path / 'missing.jpg')) == (-1, -1)

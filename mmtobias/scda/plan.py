@@ -1,0 +1,139 @@
+# Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+"""What a mask generation run has to do: the content-aware up-to-date check
+and the plan (reuse, resume, compute).
+
+An image's entry in a mask file is current when its key (path relative to the
+data root), its size and its mtime (one ``os.stat``) are as recorded and the
+file was made with the same settings.
+"""
+import bisect
+import logging
+import os.path as osp
+from typing import Optional, Sequence
+
+import numpy as np
+from mmengine.logging import print_log
+
+from .mask_store import MaskStore, dataset_fingerprint, image_stat
+from .shards import load_shard, shard_path, shard_signature
+
+__all__ = ['image_keys', 'check_mask_file', 'plan_masks']
+
+
+def image_keys(img_paths: Sequence[str], data_root: str):
+    """Sorted keys (paths relative to ``data_root``) and absolute paths."""
+    pairs = sorted({(MaskStore.relpath(p, data_root), osp.abspath(p))
+                    for p in img_paths})
+    return [k for k, _ in pairs], [p for _, p in pairs]
+
+
+def _path_only_note(mask_file: str, logger) -> None:
+    print_log(f'Tobias masks: {mask_file} carries path-only fingerprints '
+              f'(written before mmtobias recorded image sizes and mtimes): '
+              f'images edited in place are not detected and its maps are '
+              f'not reused for a partial update. Regenerate it '
+              f'(tools/generate_masks.py ... --force, or delete it) to record '
+              f'them.', logger=logger or 'current', level=logging.WARNING)
+
+
+def check_mask_file(mask_file: str, img_paths: Sequence[str], data_root: str,
+                    settings: Optional[dict] = None,
+                    logger=None) -> Optional[str]:
+    """Why ``mask_file`` must be (re)generated for these images, or None
+    when it is up to date: same image list, each image's size and mtime as
+    recorded (one ``os.stat`` per image) and, if given, the ``settings``
+    (meta entries, e.g. :func:`map_settings`) equal. A file with path-only
+    fingerprints (older mmtobias) is checked on the paths, with a note."""
+    if not osp.isfile(mask_file):
+        return f'mask file {mask_file} does not exist'
+    try:
+        store = MaskStore(mask_file)
+        meta, recorded = store.meta, store.stats
+    except (ValueError, KeyError, OSError) as e:
+        return f'mask file {mask_file} cannot be read ({e})'
+    keys, paths = image_keys(img_paths, data_root)
+    if meta.get('fingerprint') != dataset_fingerprint(keys):
+        return (f"mask file {mask_file} was made for another image list "
+                f"({meta.get('num_images')} images under "
+                f"{meta.get('data_root')}; the dataset has {len(keys)} "
+                f'under {data_root})')
+    diff = [f'{k}: file {meta.get(k)!r}, wanted {v!r}'
+            for k, v in (settings or {}).items() if meta.get(k) != v]
+    if diff:
+        return (f'mask file {mask_file} was made with other settings ('
+                + '; '.join(diff) + ')')
+    if recorded is None:
+        _path_only_note(mask_file, logger)
+        return None
+    stats = np.array([image_stat(p) for p in paths], np.int64).reshape(-1, 2)
+    changed = [keys[i] for i in np.flatnonzero((stats != recorded).any(1))]
+    if changed:
+        return (f'{len(changed)} of {len(keys)} images changed since mask '
+                f'file {mask_file} was made (size or mtime differ: '
+                + ', '.join(changed[:5]) + (', ...' if len(changed) > 5
+                                            else '') + ')')
+    return None
+
+
+def _reuse_file(out_file, keys, stats, meta, grid, work, logger) -> bool:
+    """Copy into ``work`` the maps of ``out_file`` whose key and stats
+    match, when it was made with the same settings. Returns whether the file
+    is up to date as it is (nothing to compute or to rewrite)."""
+    try:
+        store = MaskStore(out_file)
+        old_meta, old_keys, old_stats = store.meta, store.keys(), store.stats
+    except (ValueError, KeyError, OSError):
+        return False  # absent or unreadable: computed anew
+    if store.grid != grid or any(old_meta.get(k) != v for k, v in
+                                 meta.items() if k != 'data_root'):
+        return False
+    if old_stats is None:
+        _path_only_note(out_file, logger)
+        return False
+    pos = {k: i for i, k in enumerate(old_keys)}
+    rows = np.array([pos.get(k, -1) for k in keys], np.int64)
+    hit = rows >= 0
+    hit[hit] = (old_stats[rows[hit]] == stats[hit]).all(1)
+    reused = np.flatnonzero(hit)
+    work['maps'][reused] = store.all_maps(rows[reused])
+    work['valid'][reused] = True
+    for key, reason in store.unreadable.items():
+        i = bisect.bisect_left(keys, key)  # keys are sorted
+        if i < len(keys) and keys[i] == key and hit[i]:
+            work['valid'][i] = False
+            work['reasons'][key] = reason
+    work['done'] |= hit
+    work['num_reused'] = int(hit.sum())
+    return bool(hit.all() and len(old_keys) == len(keys)
+                and old_meta.get('data_root') == meta['data_root'])
+
+
+def plan_masks(keys, paths, out_file, meta, grid, signature_base, shard_size,
+          shard_dir, reuse, logger):
+    """On rank 0: what to reuse, resume and compute. Returns the plan that
+    every rank needs (``todo`` key indices, ``pending`` shard numbers and
+    their ``signatures``) and rank 0's ``work`` (stats, maps so far)."""
+    num = len(keys)
+    work = dict(stats=np.array([image_stat(p) for p in paths],
+                               np.int64).reshape(num, 2),
+                maps=np.full((num, grid, grid), np.nan, np.float32),
+                valid=np.zeros(num, bool), done=np.zeros(num, bool),
+                reasons={}, num_reused=0, num_resumed=0, up_to_date=False)
+    if reuse:
+        work['up_to_date'] = _reuse_file(out_file, keys, work['stats'], meta,
+                                         grid, work, logger)
+    todo = np.flatnonzero(~work['done']).tolist()
+    pending, signatures = [], []
+    for s, start in enumerate(range(0, len(todo), shard_size)):
+        idx = todo[start:start + shard_size]
+        signatures.append(shard_signature(
+            signature_base, [keys[i] for i in idx], work['stats'][idx]))
+        shard = load_shard(shard_path(shard_dir, s), signatures[s])
+        if shard is None:
+            pending.append(s)
+            continue
+        work['maps'][idx], work['valid'][idx] = shard['maps'], shard['valid']
+        work['reasons'].update(shard['reasons'])
+        work['done'][idx] = True
+        work['num_resumed'] += len(idx)
+    return dict(todo=todo, pending=pending, signatures=signatures), work
