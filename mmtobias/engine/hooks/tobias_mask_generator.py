@@ -1,33 +1,48 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import hashlib
 import logging
 import os.path as osp
+import socket
+import time
 from typing import Optional
 
-import numpy as np
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
 
 from mmtobias.scda.core import INIT_SCHEMES, SCDA_ARCHS
-from mmtobias.scda.generate import (PRECISIONS, check_mask_file,
-                                    generate_masks, map_settings)
+from mmtobias.scda.file_lock import MaskFileLock, check_writable
+from mmtobias.scda.generate import generate_masks, map_settings
 from mmtobias.scda.image_list import dataset_image_paths
 from mmtobias.scda.mask_store import MaskStore, write_mask_store
+from mmtobias.scda.plan import check_mask_file
+from mmtobias.scda.runtime import PRECISIONS
+
+# How errors name the hook's output, and how long other ranks wait to see it.
+_OUT_OPTION = 'the mask_file of the TobiasMaskGenerator hook'
+_VISIBLE_TIMEOUT = 60.0
+
 
 @HOOKS.register_module()
 class TobiasMaskGenerator(Hook):
     """Make sure the Tobias mask file exists for the train dataset.
 
-    Before training, if ``mask_file`` is missing or its fingerprint (the list
-    of image paths relative to the data root) does not match the train
-    dataset, the masks are computed with
-    :func:`~mmtobias.scda.generate_masks`: every rank takes a share of the
-    shards, finished shards are checkpointed next to the mask file (an
-    interrupted run resumes where it stopped) and rank 0 writes the file.
-    Otherwise the hook does nothing. Pass the same ``mask_file`` to the
-    ``BackgroundSwap`` transform; it opens the file lazily, so DataLoader
-    workers (started after this hook) see the masks.
+    Before training, if ``mask_file`` is missing or does not match the train
+    dataset (its fingerprint: each image's path relative to the data root,
+    size and mtime), the masks are computed with
+    :func:`~mmtobias.scda.generate_masks`: only images that are new or
+    changed since the file was made are computed (the others are reused),
+    every rank takes a share of the shards, finished shards are checkpointed
+    next to the mask file (an interrupted run resumes where it stopped), the
+    maps reach rank 0 through torch.distributed and rank 0 writes the file,
+    holding ``mask_file + '.lock'`` (a second job writing the same file waits
+    for it, up to ``lock_timeout``). The output location is tested for
+    writing before any image is decoded. Otherwise the hook does nothing.
+    Pass the same ``mask_file`` to the ``BackgroundSwap`` transform; it opens
+    the file lazily, so DataLoader workers (started after this hook) see the
+    masks. Every rank reads the file, so in multi-node training it must be on
+    a file system all nodes share (checked after generation).
 
     The hook builds its own random network, so it is independent of the
     model being trained. Priority ``VERY_HIGH``: it must run before any
@@ -47,11 +62,20 @@ class TobiasMaskGenerator(Hook):
             Defaults to True.
         grid (int, optional): Adaptive pooling to this grid. Defaults to None.
         batch_size (int): Images per forward pass. Defaults to 32.
-        num_workers (int): Decoding processes. Defaults to 2.
+        num_workers (int, optional): Decoding processes. None chooses from
+            the cores available to each process: on CPU 0 with <= 2 cores
+            (decoding in the main process beats processes that compete with
+            the compute threads), else ``min(8, cores // 4)``; on CUDA
+            ``min(8, cores - 1)``. Defaults to None.
+        num_threads (int, optional): Torch threads while computing on CPU
+            (restored afterwards). None: ``cores - num_workers``, capped by
+            the current ``torch.get_num_threads()``. Defaults to None.
         precision (str): 'auto', 'bf16' or 'fp32'. Defaults to 'auto'.
         shard_size (int): Images per checkpointed shard. Defaults to 1024.
         keep_shards (bool): Keep the shard files after merging.
             Defaults to False.
+        lock_timeout (float, optional): Seconds to wait for another process
+            writing the same mask file (None: no limit). Defaults to 3600.
     """
 
     priority = 'VERY_HIGH'
@@ -67,10 +91,12 @@ class TobiasMaskGenerator(Hook):
                  extra_pool: bool = True,
                  grid: Optional[int] = None,
                  batch_size: int = 32,
-                 num_workers: int = 2,
+                 num_workers: Optional[int] = None,
+                 num_threads: Optional[int] = None,
                  precision: str = 'auto',
                  shard_size: int = 1024,
-                 keep_shards: bool = False) -> None:
+                 keep_shards: bool = False,
+                 lock_timeout: Optional[float] = 3600.0) -> None:
         if not isinstance(mask_file, str) or not mask_file:
             raise TypeError(f'TobiasMaskGenerator: mask_file must be a path '
                             f'string, got {mask_file!r}; set mask_file in '
@@ -90,30 +116,36 @@ class TobiasMaskGenerator(Hook):
                             input_size=input_size, layer4_stride=layer4_stride,
                             extra_pool=extra_pool, grid=grid)
         self.run_cfg = dict(batch_size=batch_size, num_workers=num_workers,
-                            precision=precision, shard_size=shard_size,
-                            keep_shards=keep_shards)
+                            num_threads=num_threads, precision=precision,
+                            shard_size=shard_size, keep_shards=keep_shards,
+                            lock_timeout=lock_timeout)
 
     def before_train(self, runner) -> None:
         paths, root = dataset_image_paths(runner.train_dataloader.dataset)
         root = osp.abspath(self.data_root) if self.data_root else root
         # Rank 0 decides, so that every rank takes the same branch.
-        reason = [check_mask_file(self.mask_file, paths, root)
+        reason = [check_mask_file(self.mask_file, paths, root,
+                                  logger=runner.logger)
                   if get_dist_info()[0] == 0 else None]
         if get_dist_info()[1] > 1:
             broadcast_object_list(reason, src=0)
         reason = reason[0]
         if reason is None:
+            self._check_every_rank_sees_the_file()
             self._warn_on_other_settings(runner, root)
             self._follow_moved_data(runner, root)
             print_log(f'TobiasMaskGenerator: {self.mask_file} matches the '
                       f'{len(paths)} training images; nothing to do.',
                       logger=runner.logger)
-            return
-        print_log(f'TobiasMaskGenerator: {reason}; generating masks for '
-                  f'{len(paths)} images under {root}.', logger=runner.logger)
-        generate_masks(paths, root, self.mask_file, **self.net_cfg,
-                       **self.run_cfg, logger=runner.logger)
-        _restart_prefetching_workers(runner)
+        else:
+            print_log(f'TobiasMaskGenerator: {reason}; generating masks for '
+                      f'{len(paths)} images under {root}.',
+                      logger=runner.logger)
+            generate_masks(paths, root, self.mask_file, **self.net_cfg,
+                           **self.run_cfg, out_option=_OUT_OPTION,
+                           logger=runner.logger)
+            _restart_prefetching_workers(runner)
+            self._check_every_rank_sees_the_file()
 
     def _warn_on_other_settings(self, runner, root: str) -> None:
         meta = MaskStore(self.mask_file).meta
@@ -141,21 +173,56 @@ class TobiasMaskGenerator(Hook):
             print_log(f'TobiasMaskGenerator: {self.mask_file} was made under '
                       f'{old_root}; the images are now under {root}: '
                       'recording the new data_root.', logger=runner.logger)
-            keys = store.keys()
-            maps = np.stack([store.get_map(k) for k in keys])
-            valid = [store.is_valid(k) for k in keys]
-            write_mask_store(self.mask_file, keys, maps, valid,
-                             dict(store.meta, data_root=root),
-                             reasons=store.unreadable)
+            check_writable(self.mask_file, _OUT_OPTION)
+            lock = MaskFileLock(self.mask_file + '.lock',
+                                self.run_cfg['lock_timeout'], runner.logger)
+            with lock:
+                store = MaskStore(self.mask_file)  # as it is under the lock
+                keys = store.keys()
+                write_mask_store(self.mask_file, keys, store.all_maps(),
+                                 [store.is_valid(k) for k in keys],
+                                 dict(store.meta, data_root=root),
+                                 reasons=store.unreadable, stats=store.stats)
         if world_size > 1:
             barrier()
+            self._check_every_rank_sees_the_file()
         _restart_prefetching_workers(runner)
+
+    def _check_every_rank_sees_the_file(self) -> None:
+        """The transforms of every rank read the file rank 0 wrote: fail
+        clearly when a rank sees another file (a work dir on a file system
+        that is not shared between nodes), instead of at the first sample."""
+        rank, world_size = get_dist_info()
+        if world_size == 1:
+            return
+        digest = [_digest(self.mask_file) if rank == 0 else None]
+        broadcast_object_list(digest, src=0)
+        deadline = time.monotonic() + _VISIBLE_TIMEOUT
+        while _digest(self.mask_file) != digest[0]:
+            if time.monotonic() > deadline:
+                raise ValueError(
+                    f'TobiasMaskGenerator: rank {rank} (host '
+                    f'{socket.gethostname()}) does not see the mask file '
+                    f'{self.mask_file} that rank 0 wrote, which its '
+                    f'transforms read. Set mask_file to a path on a file '
+                    f'system every node shares, or make the file ahead of '
+                    f'time (bash tools/dist_generate_masks.sh) and copy it '
+                    f'to that path on every node.')
+            time.sleep(1.0)  # a shared file system may show it late
 
     def __repr__(self) -> str:
         args = dict(mask_file=self.mask_file, data_root=self.data_root,
                     **self.net_cfg, **self.run_cfg)
         return (f'{self.__class__.__name__}(' +
                 ', '.join(f'{k}={v!r}' for k, v in args.items()) + ')')
+
+
+def _digest(path: str) -> Optional[str]:
+    try:
+        with open(path, 'rb') as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
 
 
 def _restart_prefetching_workers(runner) -> None:

@@ -117,7 +117,8 @@ def test_hook_repr_and_argument_errors():
     assert hook.priority == 'VERY_HIGH'
     text = repr(hook)
     for part in ("mask_file='m.tmask'", "arch='resnet50'", 'seed=0',
-                 'input_size=224', "precision='auto'"):
+                 'input_size=224', "precision='auto'", 'num_workers=None',
+                 'num_threads=None', 'lock_timeout=3600.0'):
         assert part in text
     with pytest.raises(TypeError, match='mask_file must be a path'):
         HOOKS.build(dict(type='TobiasMaskGenerator', mask_file=None))
@@ -177,3 +178,56 @@ def test_hook_records_a_moved_data_root(tmp_path):
     assert after.meta['data_root'] == osp.abspath(new_root)
     for k, v in maps.items():
         np.testing.assert_array_equal(after.get_map(k), v)
+
+
+def test_hook_recomputes_only_an_image_edited_in_place(tmp_path, monkeypatch):
+    data_root = str(tmp_path / 'data')
+    _write_images(data_root, ['a/1.jpg', 'a/2.jpg', 'b/3.jpg'])
+    mask_file = str(tmp_path / 'm.tmask')
+    _runner(tmp_path, data_root, mask_file, 'first').train()
+    before = MaskStore(mask_file)
+    maps = {k: before.get_map(k) for k in before.keys()}
+    # same name, other pixels
+    Image.fromarray(np.full((32, 40, 3), 90, np.uint8)).save(
+        osp.join(data_root, 'a/2.jpg'))
+    from mmtobias.engine.hooks import tobias_mask_generator as hook_mod
+    summaries = []
+
+    def recording(*args, **kwargs):
+        summaries.append(hook_mod_generate(*args, **kwargs))
+        return summaries[-1]
+
+    hook_mod_generate = hook_mod.generate_masks
+    monkeypatch.setattr(hook_mod, 'generate_masks', recording)
+    runner = _runner(tmp_path, data_root, mask_file, 'second')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    runner.logger.addHandler(handler)
+    runner.logger.setLevel(logging.INFO)
+    runner.train()
+    assert any('1 of 3 images changed' in r.getMessage() and 'a/2.jpg'
+               in r.getMessage() for r in records)
+    assert summaries[0]['num_computed'] == 1
+    assert summaries[0]['num_reused'] == 2
+    after = MaskStore(mask_file)
+    np.testing.assert_array_equal(after.get_map('a/1.jpg'), maps['a/1.jpg'])
+    assert not np.array_equal(after.get_map('a/2.jpg'), maps['a/2.jpg'])
+
+
+def test_hook_names_mask_file_when_it_cannot_be_written(tmp_path,
+                                                        monkeypatch):
+    data_root = str(tmp_path / 'data')
+    _write_images(data_root, ['x.jpg'])
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')  # fails for root too, unlike chmod
+    from mmtobias.scda import generate as gen
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError('an image was decoded before the check')
+
+    monkeypatch.setattr(gen, 'ImageListDataset', no_decoding)
+    runner = _runner(tmp_path, data_root, str(blocker / 'm.tmask'), 'bad')
+    with pytest.raises(ValueError, match=r'mask_file of the '
+                       r'TobiasMaskGenerator hook.*cannot be written'):
+        runner.train()
