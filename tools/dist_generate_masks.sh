@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_generate_masks.sh IMAGE_DIR|CONFIG NUM_PROCESSES [generate_masks.py arguments ...]
-# Each process computes a share of the mask shards; rank 0 writes the mask file.
-# One process per GPU; on a machine without CUDA the processes use the gloo backend.
+# Each process computes a share of the mask shards; the maps are gathered through
+# torch.distributed and rank 0 writes the mask file (holding OUT.lock), so on several
+# nodes (NNODES, NODE_RANK, MASTER_ADDR) the work dir need not be shared: the file
+# lands on rank 0's node. One process per GPU; without CUDA the processes use gloo.
 SOURCE=$1
 NPROC=$2
 NNODES=${NNODES:-1}

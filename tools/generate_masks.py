@@ -18,8 +18,14 @@ Examples::
     python tools/generate_masks.py data/imagenet/train --out m.tmask \
         --export-json m.json
 
-An interrupted run resumes from its shard checkpoints (``OUT.shards/``) when
-started again with the same arguments.
+Only images that are new or changed since OUT was made (key, size and mtime
+recorded per image) are computed; ``--force`` recomputes all. An interrupted
+run resumes from its shard checkpoints (``OUT.shards/``) when started again
+with the same arguments. OUT's folder is tested for writing before any image
+is decoded; ``OUT.lock`` keeps a second run on the same OUT waiting until the
+first has finished (``--lock-timeout``). On several nodes the maps are
+gathered through torch.distributed and written by rank 0, so the work dir
+need not be shared.
 """
 import argparse
 import os
@@ -28,20 +34,20 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dist import get_dist_info, init_dist
+from mmengine.dist import broadcast_object_list, get_dist_info, init_dist
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
-from mmtobias.scda import (INIT_SCHEMES, PRECISIONS, SCDA_ARCHS, MaskStore,
+from mmtobias.scda import (INIT_SCHEMES, PRECISIONS, SCDA_ARCHS,
                            check_mask_file, dataset_image_paths,
                            export_released_json, generate_masks,
                            import_released_json, map_settings, scan_images)
 
 NET_KEYS = ('arch', 'init', 'seed', 'input_size', 'layer4_stride',
             'extra_pool', 'grid')
-RUN_KEYS = ('batch_size', 'num_workers', 'precision', 'shard_size',
-            'keep_shards')
+RUN_KEYS = ('batch_size', 'num_workers', 'num_threads', 'precision',
+            'shard_size', 'keep_shards', 'lock_timeout')
 
 
 def parse_args():
@@ -57,7 +63,14 @@ def parse_args():
     parser.add_argument('--seed', type=int)
     parser.add_argument('--batch-size', type=int)
     parser.add_argument('--workers', type=int, dest='num_workers',
-                        help='decoding processes per rank')
+                        help='decoding processes per rank (default: from '
+                        'the cores available to each rank: on CPU 0 with <= 2 '
+                        'cores, else min(8, cores // 4); on CUDA '
+                        'min(8, cores - 1))')
+    parser.add_argument('--threads', type=int, dest='num_threads',
+                        help='torch compute threads on CPU (default: cores - '
+                        'workers, capped by OMP_NUM_THREADS / the torch '
+                        'default)')
     parser.add_argument('--arch', choices=SCDA_ARCHS)
     parser.add_argument('--init', choices=INIT_SCHEMES)
     parser.add_argument('--input-size', type=int)
@@ -77,7 +90,11 @@ def parse_args():
     parser.add_argument('--export-json', help='also write OUT in the released '
                         'JSON format to this file')
     parser.add_argument('--force', action='store_true',
-                        help='regenerate even if OUT matches the images')
+                        help='recompute every map, even if OUT matches the '
+                        'images')
+    parser.add_argument('--lock-timeout', type=float, metavar='SECONDS',
+                        help='how long to wait for another process writing '
+                        'OUT (default 3600)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', default='none',
@@ -140,28 +157,34 @@ def main():
     # Command-line values override the config's hook settings.
     settings.update({k: getattr(args, k) for k in NET_KEYS + RUN_KEYS
                      if getattr(args, k, None) is not None})
-    rank = get_dist_info()[0]
-    up_to_date = False
-    if not args.force and check_mask_file(out, paths, root) is None:
-        meta = MaskStore(out).meta
+    option = '--out' if args.out else f'--out (default: the mask_file of {args.source})'
+    rank, world_size = get_dist_info()
+    reason = [None]
+    if args.force:
+        reason = ['--force']
+    elif rank == 0:  # rank 0 decides, so that every rank takes the same branch
         # every setting that changes the maps
         wanted = map_settings(**{k: settings[k] for k in NET_KEYS if k in settings})
-        up_to_date = all(meta.get(k) == v for k, v in wanted.items())
-        wanted_precision = settings.get('precision', 'auto')
-        if wanted_precision != 'auto' and meta.get('precision') != wanted_precision:
-            up_to_date = False
-    if up_to_date:
+        if settings.get('precision', 'auto') != 'auto':
+            wanted['precision'] = settings['precision']
+        reason = [check_mask_file(out, paths, root, wanted, logger=logger)]
+    if world_size > 1 and not args.force:
+        broadcast_object_list(reason, src=0)
+    if reason[0] is None:
         if rank == 0:
             logger.info(f'{out} already matches the {len(paths)} images; '
                         f'nothing to do (--force regenerates).')
     else:
         logger.info(f'Generating Tobias masks of {len(paths)} images under '
-                    f'{root} into {out}')
+                    f'{root} into {out} ({reason[0]})')
         summary = generate_masks(paths, root, out, device=args.device,
+                                 reuse=not args.force, out_option=option,
                                  logger=logger, **settings)
         if rank == 0:
             print(f"{summary['num_images']} images, "
                   f"{summary['num_unreadable']} unreadable, "
+                  f"{summary['num_computed']} computed, "
+                  f"{summary['num_reused']} reused, "
                   f"{summary['images_per_second']:.1f} img/s -> {out}")
     if args.export_json and rank == 0:
         num = export_released_json(out, args.export_json)

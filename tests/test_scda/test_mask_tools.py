@@ -118,3 +118,35 @@ def test_generate_masks_cli_json_export_and_import(tmp_path, monkeypatch):
     assert a.keys() == b.keys() and b.meta['data_root'] == a.meta['data_root']
     for k in a.keys():
         np.testing.assert_array_equal(a.foreground(k), b.foreground(k))
+
+
+def test_generate_masks_cli_recomputes_an_edited_image(tmp_path, monkeypatch,
+                                                       capsys):
+    tool = _load_tool('generate_masks')
+    _images(tmp_path / 'data')
+    out = str(tmp_path / 'm.tmask')
+    monkeypatch.setattr(sys, 'argv', ['generate_masks.py',
+                                      str(tmp_path / 'data'), '--out', out]
+                        + ARGS)
+    assert tool.main() == 0
+    assert '3 computed, 0 reused' in capsys.readouterr().out
+    Image.new('RGB', (40, 30), (5, 250, 5)).save(tmp_path / 'data' / 'c1' /
+                                                 '1.jpg')
+    assert tool.main() == 0
+    assert '1 computed, 2 reused' in capsys.readouterr().out
+    monkeypatch.setattr(sys, 'argv', sys.argv + ['--force'])
+    assert tool.main() == 0
+    assert '3 computed, 0 reused' in capsys.readouterr().out
+
+
+def test_generate_masks_cli_names_an_unwritable_out(tmp_path, monkeypatch):
+    tool = _load_tool('generate_masks')
+    _images(tmp_path / 'data')
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')  # fails for root too, unlike chmod
+    monkeypatch.setattr(sys, 'argv', [
+        'generate_masks.py', str(tmp_path / 'data'), '--out',
+        str(blocker / 'm.tmask')] + ARGS)
+    with pytest.raises(ValueError, match=r"--out '.*a_file/m.tmask' cannot "
+                       r'be written.*set --out to'):
+        tool.main()
