@@ -1,22 +1,55 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
-"""InsLoc's bounding-box augmentation: a random anchor that overlaps the GT."""
+"""InsLoc's bounding-box augmentation: a random anchor that overlaps the GT.
+
+Only torchvision's ops are used (NMS and box IoU ship compiled for CPU and CUDA
+in every torchvision wheel), so InsLoc trains without mmcv's compiled ops and
+without importing mmdet.
+"""
 from typing import Sequence, Tuple
 
 import torch
-from mmcv.ops import nms
-from mmdet.models.task_modules.prior_generators import AnchorGenerator
-from mmdet.structures.bbox import bbox_overlaps
+from torchvision.ops import box_iou, nms
 
-__all__ = ['AnchorBoxAugment']
+__all__ = ['AnchorBoxAugment', 'base_anchors', 'grid_anchors']
+
+
+def base_anchors(stride: int, scales: Sequence[float],
+                 ratios: Sequence[float]) -> torch.Tensor:
+    """The ``len(ratios) * len(scales)`` anchors (xyxy) of the location (0, 0).
+
+    mmdet's ``AnchorGenerator`` convention (center offset 0, scale major):
+    an anchor of ratio ``r`` (height / width) and scale ``s`` is
+    ``stride * s / sqrt(r)`` wide and ``stride * s * sqrt(r)`` high, centred
+    on the top-left corner of its cell; ratios vary slowest.
+    """
+    scales = torch.tensor(list(scales), dtype=torch.float32)
+    h_ratios = torch.tensor(list(ratios), dtype=torch.float32).sqrt()
+    w_ratios = 1 / h_ratios
+    ws = (stride * w_ratios[:, None] * scales[None, :]).reshape(-1)
+    hs = (stride * h_ratios[:, None] * scales[None, :]).reshape(-1)
+    return torch.stack([-0.5 * ws, -0.5 * hs, 0.5 * ws, 0.5 * hs], dim=-1)
+
+
+def grid_anchors(base: torch.Tensor, feat_size: Tuple[int, int],
+                 stride: int) -> torch.Tensor:
+    """``base`` (K x 4) shifted to every cell of a ``feat_size`` (h, w) grid:
+    (h * w * K) x 4, cells in raster order, the K anchors of a cell together."""
+    feat_h, feat_w = feat_size
+    shift_x = torch.arange(feat_w, device=base.device).to(base.dtype) * stride
+    shift_y = torch.arange(feat_h, device=base.device).to(base.dtype) * stride
+    xx = shift_x.repeat(feat_h)  # x varies fastest (raster order)
+    yy = shift_y[:, None].expand(feat_h, feat_w).reshape(-1)
+    shifts = torch.stack([xx, yy, xx, yy], dim=-1)  # (h * w) x 4
+    return (base[None] + shifts[:, None]).reshape(-1, 4)
 
 
 class AnchorBoxAugment:
     """Replace each ground-truth box by a random anchor that overlaps it.
 
-    Anchors come from mmdet's ``AnchorGenerator`` on one feature level
-    (``stride``, ``scales`` x ``ratios`` per location). For every GT box the
-    anchors with IoU > ``pos_iou_thr`` are the candidates (if there are none,
-    the ``fallback_topk`` anchors with the highest IoU); NMS at
+    Anchors tile one feature level (``stride``, ``scales`` x ``ratios`` per
+    location, the same anchors as mmdet's ``AnchorGenerator``). For every GT
+    box the anchors with IoU > ``pos_iou_thr`` are the candidates (if there
+    are none, the ``fallback_topk`` anchors with the highest IoU); NMS at
     ``nms_iou_thr`` with random scores thins them to a spread-out set, and
     one of the survivors is picked uniformly. Random draws use the global
     torch RNG, so ``torch.manual_seed`` makes them reproducible.
@@ -47,14 +80,15 @@ class AnchorBoxAugment:
         if not isinstance(fallback_topk, int) or fallback_topk < 1:
             raise ValueError('`fallback_topk` must be an int >= 1, got '
                              f'{fallback_topk!r}.')
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f'`stride` must be an int >= 1, got {stride!r}.')
         self.stride = stride
         self.scales = tuple(scales)
         self.ratios = tuple(ratios)
         self.pos_iou_thr = pos_iou_thr
         self.nms_iou_thr = nms_iou_thr
         self.fallback_topk = fallback_topk
-        self.anchor_generator = AnchorGenerator(
-            strides=[stride], ratios=list(ratios), scales=list(scales))
+        self.base_anchors = base_anchors(stride, self.scales, self.ratios)
         self._cache = {}
 
     def anchors(self, img_shape: Tuple[int, int],
@@ -65,8 +99,8 @@ class AnchorBoxAugment:
                      (w + self.stride - 1) // self.stride)
         key = (feat_size, str(device))
         if key not in self._cache:
-            self._cache[key] = self.anchor_generator.grid_priors(
-                [feat_size], device=device)[0]
+            self._cache[key] = grid_anchors(
+                self.base_anchors.to(device), feat_size, self.stride)
         return self._cache[key]
 
     @torch.no_grad()
@@ -75,7 +109,7 @@ class AnchorBoxAugment:
         """``gt_bboxes``: N x 4 (xyxy) -> N x 4 augmented boxes."""
         anchors = self.anchors(img_shape, gt_bboxes.device)
         anchors = anchors.to(gt_bboxes.dtype)
-        ious = bbox_overlaps(gt_bboxes, anchors)  # N x A
+        ious = box_iou(gt_bboxes, anchors)  # N x A
         out = torch.empty_like(gt_bboxes)
         for i in range(gt_bboxes.size(0)):
             cand = torch.nonzero(ious[i] > self.pos_iou_thr).squeeze(1)
@@ -84,7 +118,7 @@ class AnchorBoxAugment:
                 cand = ious[i].topk(k).indices
             boxes = anchors[cand]
             scores = torch.rand(boxes.size(0), device=boxes.device)
-            _, keep = nms(boxes, scores, self.nms_iou_thr)
+            keep = nms(boxes, scores, self.nms_iou_thr)  # by decreasing score
             pick = keep[torch.randint(keep.numel(), (1, ))]
             out[i] = boxes[pick]
         return out
