@@ -17,6 +17,9 @@ the dataset, so that every config still trains on any folder with
   texture folder, or a dataset without masks), scanned lazily once per
   process.
 
+A donor that does not decode is recorded (see :func:`load_image_at`) and not
+drawn again by this process, so its transform names it once.
+
 Pickling keeps only the source description, never the file list nor the
 memory map, so DataLoader workers (``num_workers > 0``, persistent or not,
 fork or spawn) and DDP ranks each reopen it cheaply. Donors are drawn with
@@ -32,6 +35,10 @@ from PIL import Image
 
 from mmtobias.scda.image_list import IMG_EXTENSIONS, scan_images
 from mmtobias.scda.mask_store import MaskStore
+
+from .unreadable_files import (any_unreadable, diagnose_file,
+                               jpeg_lacks_end_marker, pil_to_array,
+                               record_unreadable, unreadable_kind)
 
 __all__ = ['DonorIndex', 'load_image_at', 'resize_to']
 
@@ -66,8 +73,16 @@ def load_image_at(path: str,
     JPEG files are decoded by libjpeg at the largest power-of-two reduction
     (1/2, 1/4, 1/8, through OpenCV's ``IMREAD_REDUCED_COLOR_*``) that still
     covers ``size``, so a large donor is never decoded at full resolution
-    only to be shrunk to 224. Other formats, and JPEGs OpenCV cannot read,
-    go through Pillow. EXIF orientation is ignored, as in mask generation.
+    only to be shrunk to 224; OpenCV applies their EXIF orientation, as
+    ``LoadImageFromFile`` does. Other formats, and JPEGs OpenCV cannot read,
+    go through Pillow (stored orientation).
+
+    A file that does not decode fully raises ``OSError`` naming the reason,
+    truncated JPEGs included (OpenCV would grey their missing part without an
+    error), and is recorded in
+    :mod:`~mmtobias.datasets.transforms.unreadable_files`: later calls for it
+    raise at once, without decoding, and :meth:`DonorIndex.sample` no longer
+    draws it in this process.
 
     Args:
         path (str): Image file.
@@ -80,26 +95,48 @@ def load_image_at(path: str,
     Returns:
         np.ndarray: uint8 ``(h, w, 3)`` (or ``(h, w)`` if ``gray``).
     """
-    with Image.open(path) as im:  # reads the header only
-        fmt, (w0, h0) = im.format, im.size
-        arr = None
-        if fmt != 'JPEG' or gray:
-            mode = 'L' if gray else 'RGB'
-            im.draft(mode, tuple(size))
-            arr = np.asarray(im.convert(mode))
-            if not gray:
-                arr = arr[..., ::-1]  # BGR
-    if arr is None:
-        k = 1
-        while k < 8 and w0 // (2 * k) >= size[0] and h0 // (2 * k) >= size[1]:
-            k *= 2
-        arr = cv2.imread(path, _REDUCED[k])  # EXIF orientation applied, as LoadImageFromFile does
-        if arr is None:
-            raise OSError(f'cannot decode {path}')
+    if unreadable_kind(path) is not None:
+        raise OSError(f'{path} was found unreadable before in this process')
+    try:
+        arr = _decode_at(path, tuple(size), gray)
+    except Exception as err:  # noqa: BLE001  (any decoder failure)
+        kind, reason = diagnose_file(path, err)
+        record_unreadable(path, kind, reason)
+        raise OSError(f'{path}: {reason}') from err
     arr = resize_to(arr, tuple(size))
     if not gray and channel_order == 'rgb':
         arr = arr[..., ::-1]
     return np.ascontiguousarray(arr)
+
+
+def _decode_at(path: str, size: Tuple[int, int], gray: bool) -> np.ndarray:
+    with Image.open(path) as im:  # reads the header only
+        fmt, (w0, h0) = im.format, im.size
+        if fmt != 'JPEG' or gray:
+            mode = 'L' if gray else 'RGB'
+            im.draft(mode, size)
+            arr = pil_to_array(im, mode)
+            return arr if gray else arr[..., ::-1]  # BGR
+    k = 1
+    while k < 8 and w0 // (2 * k) >= size[0] and h0 // (2 * k) >= size[1]:
+        k *= 2
+    arr = cv2.imread(path, _REDUCED[k])  # EXIF orientation applied
+    if arr is None or _jpeg_cut_short(path):
+        # Pillow decides (raising if truncated): a JPEG OpenCV rejects, or one
+        # without its end marker, which OpenCV decodes without an error
+        with Image.open(path) as im:
+            im.draft('RGB', size)
+            rgb = np.asarray(im.convert('RGB'))
+        if arr is None:
+            arr = rgb[..., ::-1]
+    return arr
+
+
+def _jpeg_cut_short(path: str) -> bool:
+    with open(path, 'rb') as f:
+        head = f.read(3)
+        f.seek(max(0, osp.getsize(path) - 64))
+        return jpeg_lacks_end_marker(head, f.read())
 
 
 class DonorIndex:
@@ -194,12 +231,20 @@ class DonorIndex:
         self.keys()
         return bool(self._valid[i])
 
+    def _usable(self, i: int) -> bool:
+        # recorded unreadable at mask time, or by a decode in this process
+        if not self._valid[i]:
+            return False
+        return not any_unreadable() or unreadable_kind(self.path(i)) is None
+
     def sample(self, max_tries: int = 100) -> int:
-        """Index of a donor drawn uniformly (unreadable images redrawn)."""
+        """Index of a donor drawn uniformly; images recorded unreadable (in
+        the mask file, or by :func:`load_image_at` in this process) are
+        redrawn."""
         n = len(self)
         for _ in range(max_tries):
             i = int(np.random.randint(n))
-            if self._valid[i]:
+            if self._usable(i):
                 return i
         return int(np.random.choice(np.flatnonzero(self._valid)))
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 import os.path as osp
 import pickle
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 from PIL import Image
 
 from mmtobias.datasets.transforms import DonorIndex, load_image_at
+from mmtobias.datasets.transforms.unreadable_files import (clear_unreadable,
+                                                           unreadable_kind)
 from mmtobias.scda import write_mask_store
 
 
@@ -71,3 +74,88 @@ def test_mask_index_skips_unreadable_and_needs_a_data_root(tmp_path):
         DonorIndex.from_masks(mask_file).path(0)
     assert DonorIndex.from_masks(mask_file, data_root='/d').path(0) == \
         '/d/x.jpg'
+
+
+@pytest.fixture
+def fresh_unreadable_record():
+    clear_unreadable()
+    yield
+    clear_unreadable()
+
+
+def test_load_image_at_reads_odd_but_fine_images(tmp_path):
+    rgb = smooth_image(24, 32)
+    files = dict(gray=Image.fromarray(rgb[..., 0]),
+                 rgba=Image.fromarray(np.dstack([rgb, rgb[..., :1]]), 'RGBA'),
+                 cmyk=Image.fromarray(rgb).convert('CMYK'),
+                 tiny=Image.fromarray(rgb[:3, :3]))
+    paths = []
+    for name, img in files.items():
+        paths.append(str(tmp_path / f'{name}.{"png" if name == "rgba" else "jpg"}'))
+        img.save(paths[-1])
+    paths.append(str(tmp_path / '16bit.png'))
+    cv2.imwrite(paths[-1], rgb.astype(np.uint16) * 257)
+    paths.append(str(tmp_path / '16bit_gray.png'))
+    cv2.imwrite(paths[-1], rgb[..., 1].astype(np.uint16) * 257)
+    for path in paths:
+        assert load_image_at(path, (16, 12)).shape == (12, 16, 3), path
+    # 16-bit grey keeps its high byte, as OpenCV reads it (not clipped)
+    np.testing.assert_array_equal(
+        load_image_at(paths[-1], (32, 24), gray=True), rgb[..., 1])
+
+
+def test_truncated_donor_raises_once_and_is_never_drawn_again(
+        tmp_path, fresh_unreadable_record):
+    root = tmp_path / 'donors'
+    root.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_image(240, 320)).save(str(root / f'{i}.jpg'))
+    data = (root / '1.jpg').read_bytes()
+    # cut in the compressed data: OpenCV's reduced decoding greys the rest
+    # without an error
+    (root / '1.jpg').write_bytes(data[:len(data) // 2])
+    assert cv2.imread(str(root / '1.jpg'), cv2.IMREAD_REDUCED_COLOR_4) is not None
+    (root / '2.jpg').write_bytes(b'')
+    broken = [str(root / '1.jpg'), str(root / '2.jpg')]
+    with pytest.raises(OSError, match='truncated'):
+        load_image_at(broken[0], (32, 32))
+    with pytest.raises(OSError, match='empty file'):
+        load_image_at(broken[1], (32, 32))
+    assert unreadable_kind(broken[0]) == 'truncated'
+    with mock.patch('mmtobias.datasets.transforms.donor_index.cv2.imread') as imread:
+        with pytest.raises(OSError, match='found unreadable before'):
+            load_image_at(broken[0], (32, 32))
+    imread.assert_not_called()  # a known file is not decoded again
+    index = DonorIndex.from_folder(str(root))
+    np.random.seed(0)
+    assert {index.sample() for _ in range(40)} == {0}
+
+
+def test_background_swap_stops_drawing_a_broken_donor(tmp_path,
+                                                      fresh_unreadable_record):
+    from mmengine.logging import MMLogger
+    from mmpretrain.registry import TRANSFORMS
+    root = tmp_path / 'donors'
+    root.mkdir()
+    Image.fromarray(smooth_image(32, 32)).save(str(root / 'good.jpg'))
+    (root / 'text.jpg').write_text('not an image')
+    swap = TRANSFORMS.build(dict(type='BackgroundSwap', prob=1.0,
+                                 mode='random_merge', donor_root=str(root)))
+    logger = MMLogger.get_current_instance()
+
+    def named_in_warnings(calls):
+        with mock.patch.object(logger, 'warning') as warn:
+            for _ in range(calls):
+                out = swap(dict(img=smooth_image(32, 32), img_path='x.jpg'))
+                assert out['swap_applied']
+                assert out['swap_donor_path'] == str(root / 'good.jpg')
+        return [c[0][0] for c in warn.call_args_list if 'text.jpg' in c[0][0]]
+
+    np.random.seed(1)
+    first = []
+    while not first:  # until the broken donor is drawn for the first time
+        first = named_in_warnings(1)
+    # named with the reason (BackgroundSwap warns for each of the call's
+    # candidates, which may repeat it), then never drawn again
+    assert 'not an image' in first[0] and len(first) <= 3
+    assert named_in_warnings(20) == []
