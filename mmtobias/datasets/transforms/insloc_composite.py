@@ -1,5 +1,6 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """InsLoc copy-paste compositing: two crops of an image on two backgrounds."""
+import logging
 import math
 import os
 import os.path as osp
@@ -14,10 +15,14 @@ from PIL import Image
 
 from mmpretrain.registry import TRANSFORMS
 
+from .unreadable_files import (diagnose_file, record_unreadable,
+                               unreadable_kind)
+
 __all__ = ['InsLocComposite', 'load_background']
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
+NUM_SPARES = 4  # replacement draws for unreadable ``bg_root`` backgrounds
 
 
 def load_background(path: str, size: int) -> np.ndarray:
@@ -70,8 +75,11 @@ class InsLocComposite(BaseTransform):
     :class:`mmtobias.datasets.InsLocDataset`: other images of the dataset,
     uniform and different from each other) or, when ``bg_root`` is given, are
     drawn uniformly from the images under that folder. A background that
-    cannot be decoded is replaced by the image itself, with a warning naming
-    the file.
+    does not decode fully is named in one warning per process and replaced
+    by the next of ``bg_spare_paths`` (InsLocDataset's spare draws) or, with
+    ``bg_root``, by a new draw from the folder; it is not tried again by this
+    process. Only when no candidate decodes is the image itself the
+    background (with a warning).
 
     Tobias-guided variant (``mask_file``): the crop of each view is the
     bounding box of the image's Tobias foreground cells
@@ -82,6 +90,7 @@ class InsLocComposite(BaseTransform):
 
     - img
     - bg_img_paths (unless ``bg_root`` is set)
+    - bg_spare_paths (optional)
     - img_path (only with ``mask_file``)
 
     **Modified Keys:**
@@ -159,7 +168,6 @@ class InsLocComposite(BaseTransform):
         self.interpolation = interpolation
         self._bg_paths = None  # scanned lazily: cheap to pickle to workers
         self._store = None
-        self._warned = set()
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -239,19 +247,54 @@ class InsLocComposite(BaseTransform):
         y2 = int(math.ceil((rows.max() + 1) * h / grid_h))
         return x1, y1, max(1, x2 - x1), max(1, y2 - y1)
 
-    def _background(self, path: str, img: np.ndarray) -> np.ndarray:
+    @cache_randomness
+    def _random_spare_bg_paths(self) -> List[str]:
+        """Replacements for ``bg_root`` backgrounds that do not decode (drawn
+        only then, so readable folders keep their random stream)."""
+        idx = np.random.randint(0, len(self._bg_paths), size=NUM_SPARES)
+        return [self._bg_paths[i] for i in idx]
+
+    def _try_background(self, path: str) -> Optional[np.ndarray]:
+        """The decoded background, or None (named once per process)."""
+        if unreadable_kind(path) is not None:
+            return None
         try:
             return load_background(path, self.bg_size)
-        except OSError as err:
-            if path not in self._warned:
-                self._warned.add(path)
+        except Exception as err:  # noqa: BLE001  (any decoder failure)
+            kind, reason = diagnose_file(path, err)
+            if record_unreadable(path, kind, reason):
                 print_log(
-                    f'InsLocComposite: background {path} cannot be decoded '
-                    f'({err}); the foreground image is used as its '
+                    f'InsLocComposite: background {path} does not decode '
+                    f'({reason}); drawing another background.',
+                    logger='current',
+                    level=logging.WARNING)
+            return None
+
+    def _backgrounds(self, paths: List[str], spares: List[str],
+                     img: np.ndarray) -> List[np.ndarray]:
+        """One canvas per view: ``paths[i]``, else the next spare that
+        decodes, else (no spare left) the image itself."""
+        spares = list(spares)
+        drawn = self.bg_root is None  # bg_root: spares drawn when needed
+        canvases = []
+        for path in paths[:self.num_views]:
+            canvas = self._try_background(path)
+            while canvas is None:
+                if not spares and not drawn:
+                    spares, drawn = list(self._random_spare_bg_paths()), True
+                if not spares:
+                    break
+                canvas = self._try_background(spares.pop(0))
+            if canvas is None:
+                print_log(
+                    f'InsLocComposite: no background of {paths} (nor a '
+                    'spare) decodes; the foreground image is used as the '
                     'background instead.',
                     logger='current',
-                    level=30)
-            return mmcv.imresize(img, (self.bg_size, self.bg_size))
+                    level=logging.WARNING)
+                canvas = mmcv.imresize(img, (self.bg_size, self.bg_size))
+            canvases.append(canvas)
+        return canvases
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -277,11 +320,12 @@ class InsLocComposite(BaseTransform):
             crop = self._tobias_crop(results, h, w)
         views, boxes = [], []
         params = self._random_params(h, w, crop)
-        for i, (x, y, cw, ch, px, py, pw, ph) in enumerate(params):
+        canvases = self._backgrounds(bg_paths,
+                                     results.get('bg_spare_paths', ()), img)
+        for canvas, (x, y, cw, ch, px, py, pw, ph) in zip(canvases, params):
             fg = mmcv.imresize(
                 img[y:y + ch, x:x + cw], (pw, ph),
                 interpolation=self.interpolation)
-            canvas = self._background(bg_paths[i], img)
             canvas[py:py + ph, px:px + pw] = fg
             views.append(canvas)
             boxes.append([px, py, px + pw, py + ph])

@@ -3,14 +3,19 @@ import os
 import os.path as osp
 import pickle
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from PIL import Image
 
 import mmtobias  # noqa: F401  (registers the transforms)
 from mmpretrain.registry import DATASETS, TRANSFORMS
+from mmtobias.datasets.transforms.unreadable_files import (clear_unreadable,
+                                                           unreadable_kind)
 from mmtobias.scda import write_mask_store
 
 RED = (0, 0, 255)  # BGR
@@ -19,8 +24,10 @@ COLOURS = [(255, 0, 0), (0, 255, 0), (255, 255, 0), (0, 255, 255)]  # BGR
 
 @pytest.fixture(autouse=True)
 def mmpretrain_scope():
+    clear_unreadable()  # each test starts as a new process would
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
+    clear_unreadable()
 
 
 def solid(colour, size=(60, 80)):
@@ -161,20 +168,120 @@ def test_tobias_guided_crop_pastes_the_foreground_box(tmp_path):
     assert pickle.loads(pickle.dumps(t)).mask_file == mask_file
 
 
-def test_unreadable_background_falls_back_with_warning(colour_folder,
-                                                       tmp_path):
-    _, paths = colour_folder
-    broken = str(tmp_path / 'broken.jpg')
-    with open(paths[0], 'rb') as f:
+def background_colours(results):
+    """The one colour around the paste box of each view."""
+    colours = []
+    for img, box in zip(results['img'], results['gt_bboxes']):
+        outside = np.ones(img.shape[:2], bool)
+        x1, y1, x2, y2 = box.astype(int)
+        outside[y1:y2, x1:x2] = False
+        found = {tuple(int(v) for v in p) for p in img[outside]}
+        assert len(found) == 1, found
+        colours.append(found.pop())
+    return colours
+
+
+def truncated_copy(src, dst):
+    with open(src, 'rb') as f:
         data = f.read()
-    with open(broken, 'wb') as f:
+    with open(dst, 'wb') as f:
         f.write(data[:len(data) // 3])
+    return str(dst)
+
+
+def warned_about(path, fn, *args):
+    with mock.patch.object(MMLogger.get_current_instance(), 'log') as log:
+        out = fn(*args)
+    return out, [c[0][1] for c in log.call_args_list if path in c[0][1]]
+
+
+def test_unreadable_background_without_spares_falls_back_with_warning(
+        colour_folder, tmp_path):
+    _, paths = colour_folder
+    broken = truncated_copy(paths[0], tmp_path / 'broken.png')
     t = composite(bg_size=64, paste_size_range=(16, 32))
-    results = t(dict(img=solid(RED), bg_img_paths=[broken, paths[1]]))
-    # the broken background is replaced by the (all red) image itself
+    results, named = warned_about(
+        broken, t, dict(img=solid(RED), bg_img_paths=[broken, paths[1]]))
+    # no spare: the broken background is replaced by the (all red) image
     assert is_colour(results['img'][0], RED).all()
     assert not is_colour(results['img'][1], RED).all()
-    assert broken in t._warned  # warned once, naming the file
+    assert broken in named[0] and unreadable_kind(broken) is not None
+    _, named = warned_about(
+        broken, t, dict(img=solid(RED), bg_img_paths=[broken, paths[1]]))
+    assert all('no background' in m for m in named)  # not named as broken again
+
+
+def test_unreadable_background_is_replaced_by_a_spare(colour_folder, tmp_path):
+    _, paths = colour_folder
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    t = composite(bg_size=64, paste_size_range=(16, 32))
+    results, named = warned_about(
+        str(empty), t,
+        dict(img=solid(RED), bg_img_paths=[str(empty), paths[1]],
+             bg_spare_paths=[str(empty), paths[2]]))
+    # view 0 gets the first spare that decodes (colour 2) around the paste
+    assert background_colours(results) == [COLOURS[2], COLOURS[1]]
+    assert len(named) == 1 and 'empty file' in named[0]
+
+
+def test_background_folder_redraws_unreadable_files(tmp_path):
+    root = tmp_path / 'bg'
+    for i in range(3):
+        write_png(str(root / f'good{i}.png'), solid(COLOURS[0]))
+    (root / 'text.jpg').write_text('not an image')
+    t = composite(bg_root=str(root), bg_size=64, paste_size_range=(16, 32))
+    np.random.seed(0)
+    for _ in range(10):
+        results = t(dict(img=solid(RED)))
+        assert background_colours(results) == [COLOURS[0]] * 2
+    assert unreadable_kind(str(root / 'text.jpg')) == 'unreadable'
+
+
+def test_dataset_spares_keep_the_backgrounds_and_differ(colour_folder):
+    root, _ = colour_folder
+    draws = {}
+    for spares in (0, 2):
+        dataset = DATASETS.build(
+            dict(type='InsLocDataset', data_root=root, with_label=False,
+                 num_spare_backgrounds=spares, pipeline=[]))
+        np.random.seed(0)
+        draws[spares] = [dataset[i] for i in range(len(dataset))]
+    for plain, spared in zip(draws[0], draws[2]):
+        assert plain['bg_img_paths'] == spared['bg_img_paths']
+        assert plain['bg_spare_paths'] == []
+        # 4 images: the foreground, 2 backgrounds and 1 spare, all distinct
+        assert len(spared['bg_spare_paths']) == 1
+        assert len({spared['img_path'], *spared['bg_img_paths'],
+                    *spared['bg_spare_paths']}) == 4
+    assert 'Spare backgrounds per sample: 2' in repr(dataset)
+    with pytest.raises(ValueError, match='num_spare_backgrounds'):
+        DATASETS.build(dict(type='InsLocDataset', data_root=root,
+                            num_spare_backgrounds=-1))
+
+
+def test_dataset_skips_an_unreadable_foreground(colour_folder):
+    root, paths = colour_folder
+    with open(paths[0], 'wb') as f:
+        f.write(b'')
+    dataset = DATASETS.build(
+        dict(type='InsLocDataset', data_root=root, with_label=False,
+             pipeline=[
+                 dict(type='SafeLoadImageFromFile', decoder='cv2',
+                      on_error='skip', truncated='skip'),
+                 dict(type='InsLocComposite', bg_size=64,
+                      paste_size_range=(16, 32)),
+                 dict(type='PackInputs',
+                      algorithm_keys=['gt_bboxes', 'skipped_files'])
+             ]))
+    np.random.seed(0)
+    sample = dataset[0]['data_samples']  # index 0 is the empty file
+    assert sample.img_path != paths[0]
+    assert sample.skipped_files == [paths[0]]
+    # and the empty file, drawn as a background, is replaced by a spare
+    for i in range(1, len(dataset)):
+        inputs = dataset[i]['inputs']
+        assert all(v.shape == (3, 64, 64) for v in inputs)
 
 
 def test_packed_sample_keeps_both_boxes(colour_folder):
