@@ -6,11 +6,43 @@
 #
 #   python tools/train.py configs/mocov2_r50.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
+#
+# This file holds the one copy of the MoCo v2 view pipeline in the repository: every
+# MoCo v2 config (Tobias, its ablations, copy-paste, the paper-settings configs in
+# configs/tobias/) builds its views from `_base_.view_pipeline` and its loading step
+# from `_base_.load_pipeline`, so an augmentation change is one edit here.
 _base_ = 'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'
 
 custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
 
 data_root = 'data/imagenet/train'
+
+# Decoding. (Swapped for mmtobias's skipping loader by the bad-files work.)
+load_pipeline = [dict(type='LoadImageFromFile')]
+
+# MoCo v2 augmentations (mmpretrain's mocov2 pipeline, SPEC section 2), both views.
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.), backend='pillow'),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+    dict(type='RandomFlip', prob=0.5),
+]
+
+train_pipeline = [
+    *load_pipeline,
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs')
+]
 
 train_dataloader = dict(
     dataset=dict(
@@ -19,4 +51,4 @@ train_dataloader = dict(
         data_root=data_root,
         data_prefix='',
         with_label=False,
-        pipeline={{_base_.train_pipeline}}))
+        pipeline=train_pipeline))

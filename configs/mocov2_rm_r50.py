@@ -7,26 +7,10 @@ _base_ = './mocov2_tobias_r50.py'
 
 mask_file = 'work_dirs/tobias_masks/mocov2_tobias_r50.tmask'
 
-# MoCo v2 augmentations (mmpretrain's mocov2 pipeline), applied to both views.
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.), backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
+view_pipeline = _base_.view_pipeline  # the MoCo v2 views (./mocov2_r50.py)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    *_base_.load_pipeline,
     dict(
         type='MultiView',
         num_views=[1, 1],

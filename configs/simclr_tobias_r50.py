@@ -5,9 +5,8 @@
 #   python tools/train.py configs/simclr_tobias_r50.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 #
-# The backbone uses SyncBN as in mmpretrain's SimCLR. SyncBN needs GPUs when
-# distributed; for CPU runs with several processes add
-# `model.backbone.norm_cfg.type=BN`.
+# The backbone and the neck use SyncBN as in mmpretrain's SimCLR; several CPU processes
+# (no CUDA) train with BN and per-process statistics instead, with a warning.
 _base_ = 'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'
 
 custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
@@ -16,7 +15,11 @@ data_root = 'data/imagenet/train'
 mask_file = 'work_dirs/tobias_masks/simclr_tobias_r50.tmask'
 swap_prob = 0.3
 
-# SimCLR augmentations (mmpretrain's simclr pipeline), applied to both views.
+# Decoding, as in ./mocov2_r50.py.
+load_pipeline = [dict(type='LoadImageFromFile')]
+
+# SimCLR augmentations (mmpretrain's simclr pipeline), applied to both views; the one
+# copy of them (configs/tobias/simclr-* build on `_base_.view_pipeline`).
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=224, backend='pillow'),
     dict(type='RandomFlip', prob=0.5),
@@ -35,7 +38,7 @@ view_pipeline = [
 ]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    *load_pipeline,
     dict(
         type='MultiView',
         num_views=[1, 1],

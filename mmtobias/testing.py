@@ -31,3 +31,239 @@ def make_image_folder(root, num_images=8, size=(48, 40), classes=('a', 'b'), see
         Image.fromarray(arr).save(path, quality=90)
         paths.append(path)
     return paths
+
+
+
+def _walk_dicts(obj):
+    """Every dict in a nested config structure (lists, tuples, dicts)."""
+    if isinstance(obj, dict):
+        yield obj
+        for v in obj.values():
+            yield from _walk_dicts(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _walk_dicts(v)
+
+
+def tiny_pretrain_config(config, out_file, data_root, mask_file, batch_size=2):
+    """Write a CPU-sized copy of a pretraining config, for tests of the real chain.
+
+    The config keeps its algorithm, pipeline and hooks; only sizes change: a
+    full-width ResNet-18 (so the converted checkpoint fits the detector configs
+    shrunk the same way, ``model.backbone.depth=18``), 32 px MoCo / SimCLR views,
+    64 px InsLoc composites, a 32-key queue, the Tobias hook on a ResNet-18 in fp32,
+    one epoch, a checkpoint per epoch. The result is a plain config file for
+    ``tools/train.py``.
+
+    Args:
+        config (str): a pretraining config, e.g. ``configs/mocov2_tobias_r50.py``.
+        out_file (str): where to write the shrunk config (``.py``).
+        data_root (str): the training image folder.
+        mask_file (str): the Tobias mask file to use (hook and transforms).
+        batch_size (int): per process. Defaults to 2.
+
+    Returns:
+        str: ``out_file``.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(config)
+    model = cfg.model
+    model.backbone.update(depth=18, norm_cfg=dict(type='BN'))
+    fpn = model.get('box_head') is not None
+    if fpn:  # InsLoc-FPN: the neck keeps the detector's 256 channels
+        model.neck.in_channels = [64, 128, 256, 512]
+        model.box_head.out_channels = 16
+    else:
+        model.neck.update(in_channels=512, hid_channels=32, out_channels=16)
+    if 'queue_len' in model:
+        model.queue_len = 32
+    if 'feat_dim' in model:
+        model.feat_dim = 16
+    for node in _walk_dicts(cfg.train_dataloader.dataset.pipeline):
+        if node.get('type') == 'RandomResizedCrop':
+            node['scale'] = 32
+        if node.get('type') == 'InsLocComposite':
+            node.update(bg_size=64, paste_size_range=(32, 63))
+        if 'mask_file' in node:
+            node['mask_file'] = mask_file
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'TobiasMaskGenerator':
+            hook.update(mask_file=mask_file, arch='resnet18', precision='fp32',
+                        batch_size=4, num_workers=0)
+    cfg.train_dataloader.batch_size = batch_size
+    cfg.train_dataloader.dataset.data_root = data_root
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.env_cfg.cudnn_benchmark = False
+    cfg.randomness = dict(seed=0)
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+    cfg.dump(out_file)
+    return out_file
+
+
+# ---------------------------------------------------------------------------
+# NCCL's rules, enforced on gloo
+#
+# The test machines have no GPU, so multi-process tests run on gloo, which accepts
+# what NCCL refuses: a non-contiguous view (``gt[:, 1]``, ``x.transpose(0, 1)``), a
+# sparse tensor, or all_gather inputs whose shape or dtype differ between ranks. The
+# users run NCCL. ``install_nccl_rules()`` wraps the torch.distributed collectives so
+# that a 2-process gloo test fails where an NCCL run would.
+# ---------------------------------------------------------------------------
+
+class NCCLRuleError(RuntimeError):
+    """A tensor that NCCL would refuse reached a torch.distributed collective."""
+
+
+# collective -> positions of its tensor / tensor-list arguments
+_COLLECTIVES = dict(
+    all_reduce=(0, ),
+    broadcast=(0, ),
+    reduce=(0, ),
+    all_gather=(0, 1),
+    all_gather_into_tensor=(0, 1),
+    reduce_scatter=(0, 1),
+    reduce_scatter_tensor=(0, 1),
+    all_to_all=(0, 1),
+    all_to_all_single=(0, 1),
+    gather=(0, 1),
+    scatter=(0, 1),
+    send=(0, ),
+    recv=(0, ),
+    isend=(0, ),
+    irecv=(0, ),
+)
+_ARG_NAMES = dict(
+    tensor_list=1, output_tensor_list=0, input_tensor_list=1, gather_list=1,
+    scatter_list=1, output=0, input=1, output_tensor=0, input_tensor=1, tensor=0)
+_ORIGINALS = {}
+
+
+def _tensors(value):
+    import torch
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for t in value if isinstance(t, torch.Tensor)]
+    return []
+
+
+def _describe(t):
+    return (f'shape {tuple(t.shape)}, stride {tuple(t.stride())}, '
+            f'dtype {t.dtype}' if t.layout == __import__('torch').strided
+            else f'layout {t.layout}')
+
+
+def check_nccl_tensor(t, where):
+    """Raise :class:`NCCLRuleError` unless ``t`` is dense and contiguous."""
+    import torch
+    if t.layout != torch.strided:
+        raise NCCLRuleError(f'{where}: NCCL takes dense tensors only, got '
+                            f'{_describe(t)}; call .to_dense() first.')
+    if not t.is_contiguous():
+        raise NCCLRuleError(f'{where}: NCCL raises "Tensors must be '
+                            f'contiguous" for {_describe(t)}; call '
+                            f'.contiguous() before the collective.')
+
+
+def _check_same_on_every_rank(t, where, group):
+    """all_gather needs the same shape and dtype on every rank."""
+    import torch
+    dist = torch.distributed
+    meta = torch.full((10, ), -1, dtype=torch.long)
+    meta[0] = t.dim()
+    meta[1] = list(_DTYPE_CODES).index(t.dtype) if t.dtype in _DTYPE_CODES \
+        else 99
+    meta[2:2 + min(t.dim(), 8)] = torch.tensor(t.shape[:8], dtype=torch.long)
+    world = dist.get_world_size(group)
+    metas = [torch.empty_like(meta) for _ in range(world)]
+    _ORIGINALS['all_gather'](metas, meta, group=group)
+    if any(not torch.equal(m, metas[0]) for m in metas):
+        shapes = [m[2:2 + int(m[0])].tolist() for m in metas]
+        raise NCCLRuleError(
+            f'{where}: the ranks all_gather different tensors (shapes per rank '
+            f'{shapes}, dtype codes {[int(m[1]) for m in metas]}); NCCL needs '
+            f'the same shape and dtype on every rank: pad to a common size.')
+
+
+def _dtype_codes():
+    import torch
+    return (torch.float32, torch.float64, torch.float16, torch.bfloat16,
+            torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+            torch.bool)
+
+
+_DTYPE_CODES = ()
+
+
+def install_nccl_rules():
+    """Make torch.distributed collectives refuse what NCCL refuses.
+
+    Idempotent. Every tensor argument of the wrapped collectives must be dense
+    and contiguous; ``all_gather`` / ``all_gather_into_tensor`` inputs must
+    have one shape and dtype on every rank. A violation raises
+    :class:`NCCLRuleError` naming the collective and the tensor, on every rank
+    (the shape check is itself a collective, so no rank is left waiting).
+    """
+    global _DTYPE_CODES
+    import functools
+
+    import torch
+    dist = torch.distributed
+    _DTYPE_CODES = _dtype_codes()
+    for name, positions in _COLLECTIVES.items():
+        fn = getattr(dist, name, None)
+        if fn is None or name in _ORIGINALS:
+            continue
+        _ORIGINALS[name] = fn
+
+        def wrapper(*args, _fn=fn, _name=name, _pos=positions, **kwargs):
+            found = [(i, args[i]) for i in _pos if i < len(args)]
+            found += [(_ARG_NAMES[k], v) for k, v in kwargs.items()
+                      if k in _ARG_NAMES]
+            for i, value in found:
+                for j, t in enumerate(_tensors(value)):
+                    check_nccl_tensor(
+                        t, f'torch.distributed.{_name} argument {i}'
+                        + (f'[{j}]' if isinstance(value, (list, tuple)) else ''))
+            if _name in ('all_gather', 'all_gather_into_tensor') and \
+                    dist.is_initialized():
+                inp = dict(found).get(1)
+                if inp is not None:
+                    _check_same_on_every_rank(
+                        inp, f'torch.distributed.{_name}',
+                        kwargs.get('group', args[2] if len(args) > 2 else None))
+            return _fn(*args, **kwargs)
+
+        setattr(dist, name, functools.wraps(fn)(wrapper))
+
+
+def uninstall_nccl_rules():
+    """Undo :func:`install_nccl_rules`."""
+    import torch
+    for name, fn in list(_ORIGINALS.items()):
+        setattr(torch.distributed, name, fn)
+        del _ORIGINALS[name]
+
+
+def run_script_under_nccl_rules(argv):
+    """``python -m mmtobias.testing SCRIPT ARGS``: run SCRIPT under NCCL's rules.
+
+    For multi-process tests: ``python -m torch.distributed.run --nproc_per_node 2
+    -m mmtobias.testing tools/train.py CONFIG --launcher pytorch``.
+    """
+    import runpy
+    import sys
+    if not argv:
+        raise SystemExit('usage: python -m mmtobias.testing SCRIPT [ARGS ...]')
+    install_nccl_rules()
+    sys.argv = list(argv)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
+    runpy.run_path(argv[0], run_name='__main__')
+
+
+if __name__ == '__main__':
+    import sys
+    run_script_under_nccl_rules(sys.argv[1:])

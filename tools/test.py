@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate a model with mmtobias')
     parser.add_argument('config', help='test config file path')
     parser.add_argument(
@@ -38,14 +38,15 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Returns ``(metrics, runner)``, for callers that inspect the tested model."""
+    args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -61,6 +62,7 @@ def main():
     if args.out:
         from mmengine.fileio import dump
         dump(metrics, args.out)
+    return metrics, runner
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model with mmtobias')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the directory to save logs and checkpoints')
@@ -46,7 +46,7 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -92,12 +92,13 @@ def merge_args(cfg, args):
     return cfg
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':

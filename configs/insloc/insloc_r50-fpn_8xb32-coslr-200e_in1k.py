@@ -1,5 +1,5 @@
 # InsLoc, ResNet-50-FPN: every box is RoIAligned (7x7) from all four FPN levels
-# (strides 4/8/16/32, no size-based assignment), embedded by one shared head
+# (strides 4/8/16/32, no size-based assignment; the FPN with BN), embedded by one shared head
 # (4 conv3x3-256 + BN, 2 fc-1024, fc-128), with one contrastive loss and one
 # queue per level. The query box is augmented on the coarsest level only, as
 # in the released code. Same data and schedule as the C4 config.
@@ -14,7 +14,10 @@ model = dict(
         type='mmdet.FPN',
         in_channels=[256, 512, 1024, 2048],
         out_channels=256,
-        num_outs=4),
+        num_outs=4,
+        # BN in the FPN as released (so its convs carry no bias): the detector's FPN
+        # (norm_cfg SyncBN) then loads every neck tensor of the checkpoint strictly.
+        norm_cfg=dict(type='BN')),
     box_head=dict(
         type='InsLocBoxHead',
         in_channels=256,

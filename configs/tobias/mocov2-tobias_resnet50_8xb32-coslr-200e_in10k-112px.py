@@ -3,34 +3,13 @@
 # with p = 0.3 on the query view; the hook makes the masks on the first run.
 _base_ = './mocov2_resnet50_8xb32-coslr-200e_in10k-112px.py'
 
-input_size = 112
 mask_file = 'work_dirs/tobias_masks/in10k.tmask'
 
-# MoCo v2 augmentations at the paper's input size, both views.
-view_pipeline = [
-    dict(
-        type='RandomResizedCrop',
-        scale=input_size,
-        crop_ratio_range=(0.2, 1.),
-        backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
+view_pipeline = _base_.view_pipeline  # the MoCo v2 views (../mocov2_r50.py)
 
 # The transform acts on the decoded image, on the query view (view 0) only.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    *_base_.load_pipeline,
     dict(
         type='MultiView',
         num_views=[1, 1],

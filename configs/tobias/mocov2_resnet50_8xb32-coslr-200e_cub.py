@@ -6,35 +6,6 @@
 _base_ = '../mocov2_r50.py'
 
 data_root = 'data/CUB_200_2011'
-input_size = 224
-
-# MoCo v2 augmentations at the paper's input size, both views.
-view_pipeline = [
-    dict(
-        type='RandomResizedCrop',
-        scale=input_size,
-        crop_ratio_range=(0.2, 1.),
-        backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs')
-]
 
 train_dataloader = dict(
     dataset=dict(
@@ -42,4 +13,4 @@ train_dataloader = dict(
         type='CUB',
         data_root=data_root,
         split='train',
-        pipeline=train_pipeline))
+        pipeline=_base_.train_pipeline))  # the MoCo v2 pipeline of ../mocov2_r50.py

@@ -10,30 +10,11 @@ _base_ = '../mocov2_r50.py'
 data_root = 'data/imagenet/in10k'
 input_size = 112
 
-# MoCo v2 augmentations at the paper's input size, both views.
-view_pipeline = [
-    dict(
-        type='RandomResizedCrop',
-        scale=input_size,
-        crop_ratio_range=(0.2, 1.),
-        backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
+# The MoCo v2 views of ../mocov2_r50.py at the paper's input size.
+view_pipeline = [dict(_base_.view_pipeline[0], scale=input_size), *_base_.view_pipeline[1:]]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    *_base_.load_pipeline,
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs')
 ]

@@ -5,27 +5,11 @@ _base_ = '../simclr_tobias_r50.py'
 data_root = 'data/CUB_200_2011'
 mask_file = 'work_dirs/tobias_masks/cub.tmask'
 
-# SimCLR augmentations, both views.
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-]
+view_pipeline = _base_.view_pipeline  # the SimCLR views (../simclr_tobias_r50.py)
 
 # The transform acts on the decoded image, on the query view (view 0) only.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    *_base_.load_pipeline,
     dict(
         type='MultiView',
         num_views=[1, 1],

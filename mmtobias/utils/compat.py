@@ -12,7 +12,8 @@ safe to call twice and only changes behaviour in the situation it is written for
 - :func:`enable_cpu_distributed`: MMEngine's pytorch launcher calls
   ``torch.cuda.set_device`` and asks for NCCL, and the Runner wraps the model in DDP
   with ``device_ids=[rank]``. On a machine without CUDA, the process group falls back
-  to gloo, no device is set, and DDP gets ``device_ids=None``.
+  to gloo, no device is set, DDP gets ``device_ids=None``, and SyncBN layers (SimCLR's
+  configs) become BN with per-process statistics, since torch's SyncBN needs GPUs.
 - :func:`tolerate_mmselfsup_double_registration`: mmselfsup and mmpretrain both
   register the same ``ResLayerExtraNorm`` into mmdet's MODELS; the second one wins no
   argument, the first is kept.
@@ -20,13 +21,24 @@ safe to call twice and only changes behaviour in the situation it is written for
   bases gets ``_scope_`` written into every dict with a ``type``, including
   ``collate_fn``, which MMEngine then passes to the collate function as a keyword
   (``default_collate() got an unexpected keyword argument '_scope_'``). The key is
-  dropped before the dataloader is built.
+  dropped before the dataloader is built. In the same place, ``num_workers=0`` with
+  ``persistent_workers=True`` (every pretraining config sets the latter, and
+  ``--cfg-options train_dataloader.num_workers=0`` is the usual first step when
+  debugging a pipeline) turns persistent workers off with a warning, instead of
+  PyTorch's ``ValueError: persistent_workers option needs num_workers > 0``.
 - :func:`fix_numpy2_adjust_hue`: under numpy 2, mmcv's ``adjust_hue`` raises
   ``OverflowError`` for a negative hue factor (``np.uint8(-x)``), which kills
   mmpretrain's ColorJitter. The shift is done modulo 256 instead, as numpy 1 did.
+- :func:`fix_mmselfsup_registry_locations`: mmselfsup 1.0.0's registries name
+  ``mmselfsup.engine.runner`` as the place their loops and runners live, but its wheel
+  does not ship that module; under ``default_scope='mmselfsup'`` building any loop then
+  fails with ``ModuleNotFoundError: No module named 'mmselfsup.engine.runner'``. The
+  locations the installed package lacks are dropped, so the lookup falls back to
+  MMEngine's loops as the registry's parent intends.
 """
 import builtins
 import functools
+import logging
 
 import numpy as np
 import torch
@@ -112,6 +124,15 @@ def enable_cpu_distributed():
             # DDP of a CPU module must not name devices.
             kwargs['device_ids'] = None
             kwargs.pop('output_device', None)
+            # torch's SyncBN has no CPU implementation ('SyncBatchNorm layers only
+            # work with GPU modules'): BN with per-process statistics instead.
+            if any(isinstance(m, torch.nn.SyncBatchNorm) for m in module.modules()):
+                from mmengine.logging import print_log
+                from mmengine.model import revert_sync_batchnorm
+                module = revert_sync_batchnorm(module)
+                print_log('SyncBN has no CPU implementation in torch: on CPU the '
+                          'processes use BN with per-process statistics.',
+                          logger='current', level=logging.WARNING)
         original_ddp_init(
             self, module=module, detect_anomalous_params=detect_anomalous_params, **kwargs)
 
@@ -120,11 +141,22 @@ def enable_cpu_distributed():
 
 @_once
 def tolerate_mmselfsup_double_registration():
-    try:
-        from mmdet.registry import MODELS as MMDET_MODELS
-    except ImportError:
-        return
-    original_register = MMDET_MODELS._register_module
+    # Two fixes for the ResLayerExtraNorm that mmpretrain and mmselfsup each copy into
+    # mmdet's MODELS, neither of which imports mmdet here (it imports mmcv's compiled
+    # ops, which pretraining does not need):
+    # 1. the second registration of that component is skipped (patched on mmengine's
+    #    Registry class, limited to the registry 'model' of scope 'mmdet');
+    # 2. the two modules import mmdet at import time only to register it: while
+    #    mmdet's models are not imported, they run as if mmdet were absent (their own
+    #    fallback, ResLayerExtraNorm = None), and run again right after mmdet.models
+    #    has been imported, which registers the component before mmdet's first build.
+    import importlib
+    import importlib.abc
+    import sys
+
+    from mmengine.registry import Registry
+
+    original_register = Registry._register_module
     families = ('mmselfsup.', 'mmpretrain.', 'mmcls.')
     # the components these packages copied from each other into mmdet's registry
     duplicated = {'ResLayerExtraNorm'}
@@ -133,19 +165,93 @@ def tolerate_mmselfsup_double_registration():
         mod = getattr(obj, '__module__', '') or ''
         return next((f for f in families if mod.startswith(f)), None)
 
-    def _register_module(module, module_name=None, force=False):
-        names = [module_name] if isinstance(module_name, str) else (
-            module_name or [module.__name__])
-        existing = [MMDET_MODELS._module_dict.get(n) for n in names]
-        if not force and set(names) <= duplicated and all(
-                e is not None for e in existing) and family(module) and all(
-                family(e) and family(e) != family(module) and e.__name__ == module.__name__
-                for e in existing):
-            # The same component copied into two OpenMMLab packages: keep the first.
-            return
-        return original_register(module, module_name=module_name, force=force)
+    @functools.wraps(original_register)
+    def _register_module(self, module, module_name=None, force=False):
+        if not force and self.scope == 'mmdet' and self.name == 'model':
+            names = [module_name] if isinstance(module_name, str) else (
+                module_name or [module.__name__])
+            existing = [self._module_dict.get(n) for n in names]
+            if set(names) <= duplicated and all(
+                    e is not None for e in existing) and family(module) and all(
+                    family(e) and family(e) != family(module)
+                    and e.__name__ == module.__name__ for e in existing):
+                # The same component copied into two OpenMMLab packages: keep the first.
+                return
+        return original_register(self, module, module_name=module_name, force=force)
 
-    MMDET_MODELS._register_module = _register_module
+    Registry._register_module = _register_module
+
+    copies = ('mmpretrain.models.utils.res_layer_extra_norm',
+              'mmselfsup.models.utils.res_layer_extra_norm')
+    deferred = []
+
+    class NoMmdet(importlib.abc.MetaPathFinder):
+
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname == 'mmdet' or fullname.startswith('mmdet.'):
+                raise ModuleNotFoundError(f'{fullname} is imported once mmdet is used',
+                                          name=fullname)
+            return None
+
+    class DeferResLayerExtraNorm(importlib.abc.MetaPathFinder):
+        busy = set()  # names being looked up by the other finders (no recursion)
+
+        def find_spec(self, fullname, path=None, target=None):
+            watched = fullname == 'mmdet.models' or (
+                fullname in copies and 'mmdet.models' not in sys.modules)
+            if not watched or fullname in self.busy:
+                return None
+            self.busy.add(fullname)
+            try:
+                spec = next((s for s in (
+                    f.find_spec(fullname, path, target) for f in sys.meta_path
+                    if f is not self and hasattr(f, 'find_spec')) if s is not None), None)
+            finally:
+                self.busy.discard(fullname)
+            if spec is None or not hasattr(spec.loader, 'exec_module'):
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def exec_without_mmdet(module):
+                blocker = NoMmdet()
+                sys.meta_path.insert(0, blocker)
+                try:
+                    exec_module(module)
+                finally:
+                    sys.meta_path.remove(blocker)
+                deferred.append(fullname)
+
+            def exec_then_register_copies(module):
+                exec_module(module)
+                while deferred:
+                    name = deferred.pop(0)
+                    if name in sys.modules:
+                        importlib.reload(sys.modules[name])
+
+            spec.loader.exec_module = (exec_then_register_copies if fullname == 'mmdet.models'
+                                       else exec_without_mmdet)
+            return spec
+
+    sys.meta_path.insert(0, DeferResLayerExtraNorm())
+
+
+def _fix_dataloader_cfg(dataloader):
+    """The dataloader dict with the two config traps below removed (a copy)."""
+    if not isinstance(dataloader, dict):
+        return dataloader
+    dataloader = dataloader.copy()
+    if isinstance(dataloader.get('collate_fn'), dict):
+        collate_fn = dict(dataloader['collate_fn'])
+        collate_fn.pop('_scope_', None)
+        dataloader['collate_fn'] = collate_fn
+    if dataloader.get('persistent_workers') and dataloader.get('num_workers', 0) == 0:
+        from mmengine.logging import print_log
+        print_log(
+            'num_workers=0 loads data in the main process, where there are no workers '
+            'to keep: persistent_workers was turned off for this dataloader.',
+            logger='current', level=logging.WARNING)
+        dataloader['persistent_workers'] = False
+    return dataloader
 
 
 @_once
@@ -156,12 +262,7 @@ def fix_collate_fn_scope():
 
     @functools.wraps(original)
     def build_dataloader(dataloader, *args, **kwargs):
-        if isinstance(dataloader, dict) and isinstance(dataloader.get('collate_fn'), dict):
-            dataloader = dataloader.copy()
-            collate_fn = dict(dataloader['collate_fn'])
-            collate_fn.pop('_scope_', None)
-            dataloader['collate_fn'] = collate_fn
-        return original(dataloader, *args, **kwargs)
+        return original(_fix_dataloader_cfg(dataloader), *args, **kwargs)
 
     Runner.build_dataloader = staticmethod(build_dataloader)
 
@@ -216,6 +317,30 @@ def fix_numpy2_adjust_hue():
         namespace.adjust_hue = _adjust_hue_modular
 
 
+@_once
+def fix_mmselfsup_registry_locations():
+    import importlib.util
+    if importlib.util.find_spec('mmselfsup') is None:
+        return
+    from mmengine.registry import Registry
+
+    import mmselfsup.registry as registries
+    for registry in vars(registries).values():
+        if not isinstance(registry, Registry) or registry.scope != 'mmselfsup':
+            continue
+        # keep the locations the installed wheel has (find_spec of a missing
+        # submodule returns None; of a missing parent it raises)
+        present = []
+        for location in registry._locations:
+            try:
+                found = importlib.util.find_spec(location) is not None
+            except ModuleNotFoundError:
+                found = False
+            if found:
+                present.append(location)
+        registry._locations = present
+
+
 def apply_all():
     """Apply every compatibility fix (idempotent)."""
     allow_mmengine_checkpoints()
@@ -223,10 +348,12 @@ def apply_all():
     tolerate_mmselfsup_double_registration()
     fix_collate_fn_scope()
     fix_numpy2_adjust_hue()
+    fix_mmselfsup_registry_locations()
 
 
 __all__ = [
     'apply_all', 'allow_mmengine_checkpoints', 'enable_cpu_distributed',
     'tolerate_mmselfsup_double_registration', 'fix_collate_fn_scope', 'fix_numpy2_adjust_hue',
+    'fix_mmselfsup_registry_locations',
     'mmengine_checkpoint_safe_globals'
 ]

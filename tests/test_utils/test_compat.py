@@ -138,6 +138,41 @@ def test_components_reachable_from_mmselfsup_scope():
     assert all(k in mmselfsup.registry.MODELS.module_dict for k in ours)
 
 
+def test_mmselfsup_scope_builds_loops():
+    pytest.importorskip('mmselfsup')
+    # mmselfsup's registries declare a module its wheel lacks
+    bare = run([PY, '-c', 'import os, mmselfsup.registry as r; print(r.LOOPS._locations); '
+                'print(os.listdir(os.path.join(os.path.dirname(r.__file__), "engine")))'])
+    assert bare.returncode == 0, bare.stderr[-2000:]
+    declared, shipped = bare.stdout.strip().splitlines()
+    assert declared == "['mmselfsup.engine.runner']" and "'runner'" not in shipped
+    fixed = run([PY, '-c', 'import mmtobias; from mmengine.registry import DefaultScope; '
+                 'import mmselfsup.registry as r; '
+                 'DefaultScope.get_instance("t", scope_name="mmselfsup"); '
+                 'print(r.LOOPS.get("EpochBasedTrainLoop"))'])
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert 'mmengine.runner.loops.EpochBasedTrainLoop' in fixed.stdout
+
+
+def test_num_workers_0_turns_persistent_workers_off(tmp_path):
+    from mmengine.logging import MMLogger
+    from mmengine.runner import Runner
+    from torch.utils.data import DataLoader
+    logger = MMLogger.get_instance('test_num_workers_0', log_file=str(tmp_path / 'log.txt'))
+    cfg = dict(batch_size=2, num_workers=0, persistent_workers=True,
+               sampler=dict(type='DefaultSampler', shuffle=False),
+               dataset=dict(type='mmpretrain.CustomDataset', data_root=str(tmp_path),
+                            with_label=False, pipeline=[]))
+    make_image_folder(str(tmp_path), num_images=2)
+    bare = dict(cfg, dataset=list(range(4)), sampler=None)
+    with pytest.raises(ValueError, match='persistent_workers option needs num_workers > 0'):
+        DataLoader(**{k: v for k, v in bare.items() if k != 'sampler'})
+    loader = Runner.build_dataloader(cfg)
+    assert loader.num_workers == 0 and not loader.persistent_workers
+    assert 'persistent_workers was turned off' in open(tmp_path / 'log.txt').read()
+    assert logger is MMLogger.get_current_instance()
+
+
 class _StrictUint8(np.uint8):
     """numpy 2's scalar rule: an out-of-range value raises instead of wrapping."""
 

@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmcv.ops import RoIAlign
 from mmengine.dist import all_gather, get_rank, get_world_size
 from mmengine.model import ExponentialMovingAverage
 
@@ -13,6 +12,7 @@ from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torchvision.ops import RoIAlign
 from .insloc_box_aug import AnchorBoxAugment
 
 __all__ = ['InsLoc']
@@ -128,9 +128,11 @@ class InsLoc(BaseSelfSupervisor):
         if box_head is not None:
             self.box_head = MODELS.build(box_head)
         self.roi_strides = tuple(roi_strides)
+        # torchvision's RoIAlign ships compiled for CPU and CUDA in every wheel;
+        # aligned=True is the half-pixel convention of mmcv's RoIAlign default.
         self.roi_layers = nn.ModuleList(
-            RoIAlign((roi_size, roi_size), 1.0 / s, sampling_ratio=0)
-            for s in roi_strides)
+            RoIAlign((roi_size, roi_size), 1.0 / s, sampling_ratio=0,
+                     aligned=True) for s in roi_strides)
         self.bbox_aug = AnchorBoxAugment(**(bbox_aug or {}))
         self.bbox_aug_levels = {lvl % num_levels for lvl in bbox_aug_levels}
         self.shuffle_bn = shuffle_bn
@@ -233,7 +235,9 @@ class InsLoc(BaseSelfSupervisor):
         assert isinstance(inputs, list)
         im_q, im_k = inputs[0], inputs[1]
         gt = self._gt_bboxes(data_samples, im_q.device)
-        box_q, box_k = gt[:, 0], gt[:, 1]  # N x 4 each
+        # slices of N x views x 4 are strided views: NCCL only takes
+        # contiguous tensors, and box_k goes into all_gather
+        box_q, box_k = gt[:, 0].contiguous(), gt[:, 1].contiguous()  # N x 4
         num_levels = len(self.roi_layers)
 
         boxes_q = [box_q] * num_levels
@@ -259,7 +263,8 @@ class InsLoc(BaseSelfSupervisor):
             k = self._embed(im_k, [box_k] * num_levels,
                             self.encoder_k.module)  # L x N x C
             if self.shuffle_bn:
-                k = batch_unshuffle_ddp(k.transpose(0, 1),
+                # batch_unshuffle_ddp all_gathers its input: N x L x C, dense
+                k = batch_unshuffle_ddp(k.transpose(0, 1).contiguous(),
                                         idx_unshuffle).transpose(0, 1)
 
         losses = {}
@@ -269,5 +274,5 @@ class InsLoc(BaseSelfSupervisor):
             l_pos = torch.einsum('nc,nc->n', [q[lvl], k[lvl]]).unsqueeze(-1)
             l_neg = torch.einsum('nc,ck->nk', [q[lvl], queue[lvl]])
             losses[f'loss{name}'] = self.head.loss(l_pos, l_neg)
-        self._dequeue_and_enqueue(k.contiguous())
+        self._dequeue_and_enqueue(k.contiguous())  # L x N x C into all_gather
         return losses
