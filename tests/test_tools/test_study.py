@@ -68,3 +68,127 @@ def test_report_aggregates_seeds_with_spread(tmp_path):
     assert '| mocov2 | 1 | 44.0 | 49.0 | — | 14.0 | 7.0 | 3.5 | 10 | — |' in table
     assert (tmp_path / 'ap_vs_iou.png').stat().st_size > 0
     assert (tmp_path / 'linear_accuracy.png').stat().st_size > 0
+
+
+def test_medium_budget_adds_the_knn_monitor_at_the_study_scale(tmp_path):
+    out = str(tmp_path / 'cfg.py')
+    study.derive_pretrain_config('tobias_p0.3', 'medium', 1, '/data/x', '/m/t.tmask', out,
+                                 knn_roots=('/probe/train', '/probe/val'))
+    cfg = Config.fromfile(out)
+    b = study.BUDGETS['medium']
+    assert cfg.train_cfg.max_epochs == b['epochs'] == 30 and b['size'] == 64
+    assert cfg.model.backbone.depth == 18
+    hooks = {h['type']: h for h in cfg.custom_hooks}
+    assert 'TobiasMaskGenerator' in hooks  # the method's own hooks are kept
+    knn = hooks['KNNMonitor']
+    assert (knn['train_root'], knn['val_root']) == ('/probe/train', '/probe/val')
+    assert knn['image_size'] == 64 and knn['by_epoch'] and knn['evaluate_at_start']
+    assert (knn['interval'], knn['max_train_images'], knn['max_val_images']) == (2, 1000,
+                                                                              500)
+    # the small budget has no monitor, whatever the caller passes
+    study.derive_pretrain_config('mocov2', 'small', 0, '/d', '/m', out,
+                                 knn_roots=('/a', '/b'))
+    assert not [h for h in Config.fromfile(out).get('custom_hooks', [])
+                if h['type'] == 'KNNMonitor']
+
+
+def test_budget_defaults_for_methods_seeds_and_bg_datasets():
+    med = study.parse_args(['--budget', 'medium'])
+    assert med.methods == ['random_init', 'mocov2', 'tobias_p0.3', 'random_merge',
+                           'copypaste_gray']
+    assert med.seeds == [0, 1, 2]
+    assert set(med.bg_datasets) == {'kangaroo', 'cards'}
+    assert med.bg_datasets['cards'][0] == med.bg_datasets['cards'][1]  # XML beside images
+    small = study.parse_args(['--budget', 'small'])
+    assert small.methods == list(study.METHODS) and small.seeds == [0, 1]
+    own = study.parse_args(['--bg-data', 'roo=/i:/a', '--seeds', '4'])
+    assert own.bg_datasets == {'roo': ('/i', '/a')} and own.seeds == [4]
+    with pytest.raises(SystemExit):
+        study.parse_args(['--bg-data', 'no-colon'])
+
+
+def test_knn_curve_merges_resumed_runs(tmp_path):
+    for stamp, rows in (('20260101_000000', [(0, 10.0), (2, 20.0)]),
+                        ('20260102_000000', [(2, 21.0), (4, 30.0)])):
+        vis = tmp_path / stamp / 'vis_data'
+        vis.mkdir(parents=True)
+        lines = [json.dumps({'loss': 1.0, 'step': 7})] + [
+            json.dumps({'knn/top1': v, 'step': s, 'epoch': s}) for s, v in rows]
+        (vis / 'scalars.json').write_text('\n'.join(lines) + '\n')
+    assert study.knn_curve(str(tmp_path)) == [[0, 10.0], [2, 21.0], [4, 30.0]]
+    assert study.knn_curve(str(tmp_path / 'none')) == []
+
+
+def _det(ap50, seed):
+    return dict(AP50=ap50, AP=ap50 / 2, AP75=ap50 / 4, seconds=60.0, seed=seed,
+                ap_vs_iou={'0.1': ap50 + 10, '0.5': ap50})
+
+
+def test_finetunes_are_averaged_with_their_own_spread(tmp_path):
+    agg = study.aggregate_finetunes([_det(10.0, 0), _det(14.0, 1000)])
+    assert (agg['AP50'], agg['AP'], agg['finetune_spread']['AP50']) == (12.0, 6.0, 2.0)
+    assert agg['ap_vs_iou'] == {'0.1': 22.0, '0.5': 12.0} and agg['seconds'] == 120.0
+    assert [r['seed'] for r in agg['finetunes']] == [0, 1000]
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    assert study.cached_stage('detection', 'medium', str(run_dir)) is None
+    (run_dir / 'detection.json').write_text(json.dumps(_det(10.0, 0)))
+    assert study.cached_stage('detection', 'medium', str(run_dir))['AP50'] == 10.0
+    (run_dir / 'detection_ft1.json').write_text(json.dumps(_det(14.0, 1000)))
+    assert study.cached_stage('detection', 'medium', str(run_dir))['AP50'] == 12.0
+
+
+def test_report_has_bg_columns_finetune_spread_and_learning_curve(tmp_path):
+    rows = tmp_path / 'rows'
+    rows.mkdir()
+    for seed in (0, 1):
+        bg = {n: dict(bg_minus_fg=dict(mean=0.01 * (seed + 1) + off, std=0.1))
+              for n, off in (('kangaroo', 0.0), ('cards', 0.1))}
+        row = dict(method='mocov2', seed=seed, pretrain_seconds=60,
+                   probes=dict(knn_top1=40.0), bg_sensitivity=bg,
+                   knn_curve=[[0, 20.0], [2, 30.0 + seed], [4, 35.0 + 2 * seed]],
+                   detection=study.aggregate_finetunes([_det(10.0, 0), _det(14.0, 1)]))
+        (rows / f'mocov2_seed{seed}.json').write_text(json.dumps(row))
+    study_report.write_report(str(tmp_path))
+    table = (tmp_path / 'results.md').read_text()
+    header = table.splitlines()[0]
+    assert header.endswith(
+        '| AP75 | bg−fg cards | bg−fg kangaroo | AP50 ft± | pretrain min |')
+    assert '| 0.115 ± 0.005 | 0.015 ± 0.005 | 2.0 ± 0.0 | 1 |' in table
+    assert (tmp_path / 'knn_curve.png').stat().st_size > 0
+    assert study_report.curve_band([[[0, 1.0], [2, 3.0]], [[0, 3.0], [2, 5.0], [4, 9.0]]]) \
+        == ([0, 2], [2.0, 4.0], [1.0, 3.0], [3.0, 5.0])
+
+
+def test_smoke_budget_runs_the_monitor_and_bg_sensitivity_end_to_end(tmp_path):
+    """A toy study run: pretraining with the monitor, the probes and background
+    sensitivity (CorLoc and detection are exercised by their own tools' tests)."""
+    from mmtobias.testing import make_image_folder
+    images = str(tmp_path / 'images')
+    make_image_folder(images, num_images=16, size=(48, 40))
+    boxes = tmp_path / 'boxes'
+    paths = make_image_folder(str(boxes), num_images=3, size=(48, 40), classes=())
+    for p in paths:
+        name = osp.basename(p)
+        (boxes / name.replace('.jpg', '.xml')).write_text(
+            f'<annotation><filename>{name}</filename><object><name>x</name><bndbox>'
+            '<xmin>5</xmin><ymin>5</ymin><xmax>30</xmax><ymax>30</ymax></bndbox>'
+            '</object></annotation>')
+    out = str(tmp_path / 'study')
+    common = ['--budget', 'smoke', '--out', out, '--train-images', images,
+              '--probe-train', images, '--probe-val', images,
+              '--bg-data', f'toy={boxes}:{boxes}', '--seeds', '0']
+    args = study.parse_args(common + ['--methods', 'mocov2', '--skip', 'corloc',
+                                      'detection'])
+    args.out = osp.abspath(args.out)
+    row = study.run_one('mocov2', 0, args)
+    assert [s for s, _ in row['knn_curve']] == [0, 1, 2]  # start + 2 iterations
+    assert 0 <= row['probes']['knn_top1'] <= 100
+    toy = row['bg_sensitivity']['toy']
+    assert toy['images'] == 3 and toy['size'] == 64
+    assert -1 <= toy['bg_minus_fg']['mean'] <= 1
+    assert 'corloc' not in row and 'detection' not in row
+    saved = json.loads(open(osp.join(out, 'smoke', 'rows', 'mocov2_seed0.json')).read())
+    assert saved['knn_curve'] == row['knn_curve']
+    study.main(common + ['--report'])
+    assert osp.getsize(osp.join(out, 'smoke', 'knn_curve.png')) > 0

@@ -6,8 +6,17 @@ evaluate the learned backbone with
 
 - kNN (k=20) and a linear probe on frozen features of a labelled train/val pair,
 - SCDA CorLoc on a box dataset (does pretraining keep "seeing objects"?),
+- background sensitivity on box datasets (kangaroo, cards): the cosine similarity
+  of pooled features when the background or the objects are replaced
+  (``tools/background_sensitivity.py``; ``medium`` and ``smoke`` budgets),
 - Faster R-CNN FPN (same backbone) fine-tuned on a VOC-layout detection set:
-  AP50, AP, AP75 and AP at IoU 0.1 ... 0.9,
+  AP50, AP, AP75 and AP at IoU 0.1 ... 0.9 (``det_finetunes`` fine-tunes per
+  backbone, each with its own seed, so that fine-tuning noise is seen apart from
+  pretraining noise),
+
+and, during pretraining, the ``KNNMonitor`` hook's kNN accuracy on a subset of the
+probe folders (``medium`` and ``smoke``), which becomes the learning curve
+``knn_curve`` of the row,
 
 and write one JSON row per run to ``OUT/BUDGET/rows/METHOD_seedS.json``. Every stage
 writes its own result file atomically; re-running skips finished stages and resumes an
@@ -19,6 +28,8 @@ Example (the defaults use ../shared/data beside the repository)::
 
     python tools/benchmarks/study.py --budget small --seeds 0 1
     python tools/benchmarks/study.py --budget small --report
+    python tools/benchmarks/study.py --budget medium          # its methods, seeds 0-2
+    python tools/benchmarks/study.py --budget medium --report  # + knn_curve.png
 
 Budgets (ResNet-18 backbone, chosen so that one pretraining run stays near its target
 wall time on a 2-core CPU; see README "Results"):
@@ -26,6 +37,13 @@ wall time on a 2-core CPU; see README "Results"):
     smoke  2 iterations, tiny evaluation subsets: checks the pipeline end to end
     small  4 epochs at 96 px, detection 200 iterations at 288 px: measured on an idle
            2-core CPU, 5-6 min of pretraining and ~10 min for the whole run
+    medium 30 epochs at 64 px with the kNN monitor every 2 epochs (1,000 / 500
+           images), background sensitivity at 64 px, 2 detection fine-tunes of 200
+           iterations at 256 px per backbone; methods random init, MoCo v2, Tobias
+           p=0.3, random merge, copy-paste gray at seeds 0-2 (not yet run; estimated
+           from small's 0.9 s per iteration at 96 px: ~0.4 s per iteration, about
+           16 min of pretraining + 2 min of monitoring per run, ~5 CPU-hours for the
+           15 runs with their 30 fine-tunes)
     full   12 epochs at 112 px, detection 600 iterations at 384 px (not yet run;
            about 3x the epochs and 1.4x the pixels, so ~20-25 min of pretraining)
 """
@@ -56,14 +74,28 @@ METHODS = {
 }
 
 BUDGETS = {
-    # epochs, input size, batch, eval subset (None = all), det iterations, det short side
+    # epochs, input size, batch, eval subset (None = all), det iterations, det short side;
+    # optional: det_finetunes (fine-tunes per backbone, default 1), knn (KNNMonitor
+    # settings; no monitor without it), bg_size (background-sensitivity input size;
+    # not run without it), methods and seeds (the defaults of --methods / --seeds)
     'smoke': dict(epochs=1, max_iters=2, size=64, batch=8, eval_limit=40, det_iters=2,
-                  det_side=256),
+                  det_side=256, det_finetunes=2, bg_size=64,
+                  knn=dict(interval=1, max_train_images=40, max_val_images=40)),
     'small': dict(epochs=4, max_iters=None, size=96, batch=64, eval_limit=None,
                   det_iters=200, det_side=288),
+    'medium': dict(epochs=30, max_iters=None, size=64, batch=64, eval_limit=None,
+                   det_iters=200, det_side=256, det_finetunes=2, bg_size=64,
+                   knn=dict(interval=2, max_train_images=1000, max_val_images=500),
+                   methods=['random_init', 'mocov2', 'tobias_p0.3', 'random_merge',
+                            'copypaste_gray'],
+                   seeds=[0, 1, 2]),
     'full': dict(epochs=12, max_iters=None, size=112, batch=64, eval_limit=None,
                  det_iters=600, det_side=384),
 }
+
+# background-sensitivity datasets: name -> (images, annotations) under the shared data
+BG_DATASETS = {'kangaroo': ('kangaroo/images', 'kangaroo/annots'),
+               'cards': ('cards/test', 'cards/test')}
 
 
 def atomic_json(path, obj):
@@ -107,8 +139,11 @@ def _walk(obj, fn):
             _walk(v, fn)
 
 
-def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path):
-    """Write the run's config: the method's config at the study's scale."""
+def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path,
+                           knn_roots=None):
+    """Write the run's config: the method's config at the study's scale, with the
+    ``KNNMonitor`` on ``knn_roots`` = (train folder, val folder) when the budget has
+    ``knn`` settings."""
     from mmengine.config import Config
 
     spec, b = METHODS[method], BUDGETS[budget]
@@ -155,9 +190,30 @@ def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path)
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1,
                                             max_keep_ckpts=2)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
+    if b.get('knn') and knn_roots:
+        # the learning curve: the query backbone's kNN top-1 from the initial weights
+        # (step 0) on, every `interval` epochs (iterations for an iteration budget)
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+            type='KNNMonitor', train_root=knn_roots[0], val_root=knn_roots[1],
+            image_size=b['size'], batch_size=64, num_workers=2,
+            by_epoch=not b['max_iters'], evaluate_at_start=True, **b['knn'])]
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.dump(out_path)
     return cfg
+
+
+def knn_curve(work_dir):
+    """``[[step, knn top-1], ...]`` logged by the KNNMonitor under ``work_dir``
+    (every ``*/vis_data/scalars.json``; a resumed run's later value of a step wins)."""
+    import glob
+    points = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                if 'knn/top1' in row:
+                    points[int(row['step'])] = float(row['knn/top1'])
+    return [[step, points[step]] for step in sorted(points)]
 
 
 def final_checkpoint(work_dir, budget):
@@ -177,7 +233,8 @@ def stage_pretrain(method, budget, seed, run_dir, args):
         return ckpt
     cfg_path = osp.join(run_dir, 'pretrain_config.py')
     mask_file = osp.join(args.out, 'masks', 'train.tmask')
-    derive_pretrain_config(method, budget, seed, args.train_images, mask_file, cfg_path)
+    derive_pretrain_config(method, budget, seed, args.train_images, mask_file, cfg_path,
+                           knn_roots=(args.probe_train, args.probe_val))
     cmd = [sys.executable, 'tools/train.py', cfg_path, '--work-dir', work_dir]
     if args.amp:
         cmd.append('--amp')
@@ -282,12 +339,58 @@ def stage_corloc(backbone_ckpt, budget, seed, run_dir, args):
     return result
 
 
+def stage_bg_sensitivity(backbone_ckpt, budget, seed, run_dir, args):
+    """Background sensitivity of the backbone on each box dataset (one JSON each).
+    The donors are drawn with seed 0 for every run, so that all backbones see the
+    same composites."""
+    b = BUDGETS[budget]
+    result = {}
+    for name, (images, annotations) in args.bg_datasets.items():
+        out = osp.join(run_dir, f'bg_sensitivity_{name}.json')
+        if not osp.exists(out):
+            cmd = [sys.executable, 'tools/background_sensitivity.py', '--images', images,
+                   '--annotations', annotations, '--checkpoint', backbone_ckpt,
+                   '--depth', '18', '--size', str(b['bg_size']), '--seed', '0',
+                   '--out', out]
+            run(cmd, osp.join(run_dir, 'bg_sensitivity.log'))
+        res = load_json(out)
+        result[name] = {k: res[k] for k in ('bg_swap', 'fg_swap', 'bg_minus_fg',
+                                            'images', 'size')}
+    atomic_json(osp.join(run_dir, 'bg_sensitivity.json'), result)
+    return result
+
+
 def stage_detection(backbone_ckpt, budget, seed, run_dir, args):
-    out = osp.join(run_dir, 'detection.json')
+    """``det_finetunes`` fine-tunes of the backbone (seeds ``seed + 1000 k``); with
+    one, its result; with several, their mean and each one under ``finetunes``."""
+    b = BUDGETS[budget]
+    runs = [finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k)
+            for k in range(b.get('det_finetunes', 1))]
+    return runs[0] if len(runs) == 1 else aggregate_finetunes(runs)
+
+
+def aggregate_finetunes(runs):
+    """Mean AP50 / AP / AP75 / AP-vs-IoU of several fine-tunes of one backbone,
+    their spread (max - min) / 2, and the runs themselves."""
+    keys = ('AP50', 'AP', 'AP75')
+    out = {k: sum(r[k] for r in runs) / len(runs) for k in keys}
+    out['finetune_spread'] = {k: (max(r[k] for r in runs) - min(r[k] for r in runs)) / 2
+                              for k in keys}
+    ious = sorted(set.intersection(*(set(r['ap_vs_iou']) for r in runs)), key=float)
+    out['ap_vs_iou'] = {t: sum(r['ap_vs_iou'][t] for r in runs) / len(runs) for t in ious}
+    out['seconds'] = sum(r['seconds'] for r in runs)
+    out['finetunes'] = runs
+    return out
+
+
+def finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k=0):
+    name = 'detection' if k == 0 else f'detection_ft{k}'
+    out = osp.join(run_dir, f'{name}.json')
     if osp.exists(out):
         return load_json(out)
     b = BUDGETS[budget]
-    work_dir = osp.join(run_dir, 'detection')
+    seed = seed + 1000 * k
+    work_dir = osp.join(run_dir, name)
     cmd = [sys.executable, 'tools/det_train.py',
            'configs/benchmarks/mmdetection/voc-layout/faster-rcnn_r50_fpn_custom.py',
            '--pretrained', backbone_ckpt, '--data-root', args.det_voc, '--classes',
@@ -300,14 +403,29 @@ def stage_detection(backbone_ckpt, budget, seed, run_dir, args):
     if osp.exists(osp.join(work_dir, 'last_checkpoint')):
         cmd.append('--resume')
     start = time.time()
-    log = run(cmd, osp.join(run_dir, 'detection.log'))
+    log = run(cmd, osp.join(run_dir, f'{name}.log'))
     last = [ln for ln in log.splitlines() if ln.startswith('AP50=')][-1]
     result = {k: float(v) for k, v in re.findall(r'(AP\w*)=([\d.]+)', last)}
     det = load_json(osp.join(work_dir, 'det_results.json'))
-    result.update(line=last, seconds=time.time() - start,
+    result.update(line=last, seconds=time.time() - start, seed=seed,
                   ap_vs_iou={f'{float(t):.1f}': 100 * v for t, v in det['ap_vs_iou'].items()})
     atomic_json(out, result)
     return result
+
+
+def cached_stage(name, budget, run_dir):
+    """A stage's earlier result (None if it never finished): for detection the
+    fine-tunes that finished, aggregated when there are several."""
+    if name == 'detection':
+        runs = [load_json(p) for p in
+                [osp.join(run_dir, 'detection.json')] +
+                [osp.join(run_dir, f'detection_ft{k}.json')
+                 for k in range(1, BUDGETS[budget].get('det_finetunes', 1))]
+                if osp.exists(p)]
+        return None if not runs else runs[0] if len(runs) == 1 else \
+            aggregate_finetunes(runs)
+    path = osp.join(run_dir, f'{name}.json')
+    return load_json(path) if osp.exists(path) else None
 
 
 def run_one(method, seed, args):
@@ -326,11 +444,18 @@ def run_one(method, seed, args):
                settings=BUDGETS[args.budget])
     if ckpt is not None:
         row['pretrain_seconds'] = load_json(osp.join(run_dir, 'pretrain.json'))['seconds']
-    for name, stage in (('probes', stage_probes), ('corloc', stage_corloc),
-                        ('detection', stage_detection)):
+        curve = knn_curve(osp.join(run_dir, 'pretrain'))
+        if curve:
+            row['knn_curve'] = curve
+    stages = [('probes', stage_probes), ('corloc', stage_corloc)]
+    if BUDGETS[args.budget].get('bg_size'):
+        stages.append(('bg_sensitivity', stage_bg_sensitivity))
+    stages.append(('detection', stage_detection))
+    for name, stage in stages:
         if name in args.skip:
-            if osp.exists(osp.join(run_dir, f'{name}.json')):
-                row[name] = load_json(osp.join(run_dir, f'{name}.json'))
+            cached = cached_stage(name, args.budget, run_dir)
+            if cached is not None:
+                row[name] = cached
             continue
         src = ckpt if name == 'probes' else backbone_ckpt
         row[name] = stage(src, args.budget, seed, run_dir, args)
@@ -339,30 +464,53 @@ def run_one(method, seed, args):
     return row
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--budget', choices=sorted(BUDGETS), default='small')
-    p.add_argument('--methods', nargs='+', choices=sorted(METHODS), default=list(METHODS))
-    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
+    p.add_argument('--methods', nargs='+', choices=sorted(METHODS), default=None,
+                   help="default: the budget's methods (all for smoke / small / full)")
+    p.add_argument('--seeds', nargs='+', type=int, default=None,
+                   help="default: the budget's seeds (0 1 for smoke / small / full)")
     p.add_argument('--out', default=osp.join(REPO, 'work_dirs', 'study'))
     p.add_argument('--amp', action='store_true', help='bf16 autocast for pretraining')
-    p.add_argument('--skip', nargs='*', default=[], choices=['probes', 'corloc', 'detection'])
+    p.add_argument('--skip', nargs='*', default=[],
+                   choices=['probes', 'corloc', 'bg_sensitivity', 'detection'])
     p.add_argument('--report', action='store_true', help='only aggregate finished rows')
     p.add_argument('--train-images', default=osp.join(SHARED, 'imagenette-5k', 'train'))
     p.add_argument('--probe-train', default=osp.join(SHARED, 'imagenette-5k', 'train'))
     p.add_argument('--probe-val', default=osp.join(SHARED, 'imagenette-5k', 'val'))
     p.add_argument('--box-images', default=osp.join(SHARED, 'kangaroo', 'images'))
     p.add_argument('--box-annotations', default=osp.join(SHARED, 'kangaroo', 'annots'))
+    p.add_argument('--bg-data', nargs='+', default=None, metavar='NAME=IMAGES:ANNOTS',
+                   help='background-sensitivity datasets (default: kangaroo and cards '
+                   'test under ../shared/data)')
     p.add_argument('--det-voc', default=None,
                    help='VOC-layout detection set (default: ../shared/data/cards converted '
                    'into OUT/cards_voc with tools/dataset_converters)')
     p.add_argument('--det-classes', nargs='+',
                    default=['nine', 'ten', 'jack', 'queen', 'king', 'ace'])
-    return p.parse_args()
+    args = p.parse_args(argv)
+    b = BUDGETS[args.budget]
+    if args.methods is None:
+        args.methods = b.get('methods', list(METHODS))
+    if args.seeds is None:
+        args.seeds = b.get('seeds', [0, 1])
+    if args.bg_data is None:
+        args.bg_datasets = {k: tuple(osp.join(SHARED, rel) for rel in v)
+                            for k, v in BG_DATASETS.items()}
+    else:
+        args.bg_datasets = {}
+        for item in args.bg_data:
+            name, sep, paths = item.partition('=')
+            images, sep2, annots = paths.partition(':')
+            if not (sep and sep2 and name and images and annots):
+                p.error(f'--bg-data {item!r}: expected NAME=IMAGES:ANNOTATIONS')
+            args.bg_datasets[name] = (images, annots)
+    return args
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     args.out = osp.abspath(args.out)
     if args.report:
         sys.path.insert(0, osp.dirname(osp.abspath(__file__)))

@@ -3,12 +3,19 @@
 
     python tools/benchmarks/study_report.py work_dirs/study/small
 
-Writes ``results.md``, ``linear_accuracy.png`` and ``ap_vs_iou.png`` beside the rows.
+Writes ``results.md``, ``linear_accuracy.png`` and ``ap_vs_iou.png`` beside the rows,
+and ``knn_curve.png`` when the runs logged a kNN learning curve (the KNNMonitor).
 Each cell is the mean over seeds with the spread (max - min) / 2 after ``±``; with one
 seed there is no spread and the cell says so (``n=1``). ``results.md`` also lists every
 run's own numbers, and the AP-vs-IoU plot shades the seed range of the random-init
 backbone: a curve inside that band differs from no pretraining by less than the
 detection fine-tuning's own seed noise.
+
+Rows with background sensitivity get one column per dataset, the mean over images of
+(a) - (b) (similarity with the background replaced minus with the objects replaced);
+rows with several detection fine-tunes per backbone get ``AP50 ft±``, the mean over
+backbones of the fine-tunes' own spread, to set beside the spread over seeds. The
+learning curve is each method's mean kNN top-1 per epoch with its seed range shaded.
 """
 import glob
 import json
@@ -27,6 +34,21 @@ COLUMNS = [
 ]
 
 
+def columns(rows):
+    """The fixed columns, plus those that some row has data for."""
+    runs = [r for group in rows.values() for r in group]
+    cols = list(COLUMNS)
+    names = sorted({n for r in runs for n in (r.get('bg_sensitivity') or {})})
+    cols += [(f'bg−fg {n}', ('bg_sensitivity', n, 'bg_minus_fg', 'mean')) for n in names]
+    if any(_get(r, ('detection', 'finetune_spread')) for r in runs):
+        cols.append(('AP50 ft±', ('detection', 'finetune_spread', 'AP50')))
+    return cols
+
+
+def _digits(name):
+    return 3 if name.startswith('bg−fg') else 1
+
+
 def _get(row, path):
     for key in path:
         if not isinstance(row, dict) or key not in row:
@@ -35,14 +57,14 @@ def _get(row, path):
     return row
 
 
-def _cell(values):
+def _cell(values, digits=1):
     values = [v for v in values if v is not None]
     if not values:
         return '—'
     mean = sum(values) / len(values)
     if len(values) == 1:
-        return f'{mean:.1f} (n=1)'
-    return f'{mean:.1f} ± {(max(values) - min(values)) / 2:.1f}'
+        return f'{mean:.{digits}f} (n=1)'
+    return f'{mean:.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}'
 
 
 # table/plot order: the baselines first, then the foreground-aware methods
@@ -61,35 +83,74 @@ def load_rows(budget_dir):
     return {m: sorted(rows[m], key=lambda r: r['seed']) for m in ordered}
 
 
-def _num(value):
-    return '—' if value is None else f'{value:.1f}'
+def _num(value, digits=1):
+    return '—' if value is None else f'{value:.{digits}f}'
 
 
 def write_report(budget_dir):
     rows = load_rows(budget_dir)
     if not rows:
         sys.exit(f'no finished rows under {budget_dir}/rows')
-    lines = ['| method | seeds | ' + ' | '.join(c for c, _ in COLUMNS) + ' | pretrain min |',
-             '|---' * (len(COLUMNS) + 3) + '|']
+    cols = columns(rows)
+    lines = ['| method | seeds | ' + ' | '.join(c for c, _ in cols) + ' | pretrain min |',
+             '|---' * (len(cols) + 3) + '|']
     for method, runs in rows.items():
         minutes = [r.get('pretrain_seconds', 0) / 60 for r in runs]
         lines.append(f'| {method} | {",".join(str(r["seed"]) for r in runs)} | ' + ' | '.join(
-            _cell([_get(r, p) for r in runs]) for _, p in COLUMNS) +
+            _cell([_get(r, p) for r in runs], _digits(c)) for c, p in cols) +
             f' | {sum(minutes) / len(minutes):.0f} |')
     table = '\n'.join(lines)
-    runs = ['| method | seed | ' + ' | '.join(c for c, _ in COLUMNS) +
-            ' | pretrain min | detection min |', '|---' * (len(COLUMNS) + 4) + '|']
+    runs = ['| method | seed | ' + ' | '.join(c for c, _ in cols) +
+            ' | pretrain min | detection min |', '|---' * (len(cols) + 4) + '|']
     for method, group in rows.items():
         for r in group:
             det_s = _get(r, ('detection', 'seconds'))
             runs.append(f'| {method} | {r["seed"]} | ' + ' | '.join(
-                _num(_get(r, p)) for _, p in COLUMNS) +
+                _num(_get(r, p), _digits(c)) for c, p in cols) +
                 f' | {r.get("pretrain_seconds", 0) / 60:.0f} | '
                 f'{_num(det_s / 60 if det_s is not None else None)} |')
     with open(osp.join(budget_dir, 'results.md'), 'w') as f:
         f.write(table + '\n\nEvery run:\n\n' + '\n'.join(runs) + '\n')
     print(table)
     _plots(rows, budget_dir)
+    _knn_curves(rows, budget_dir)
+
+
+def curve_band(curves):
+    """Steps present in every curve, and the mean / min / max over the curves."""
+    tables = [dict((int(s), v) for s, v in c) for c in curves]
+    steps = sorted(set.intersection(*(set(t) for t in tables)))
+    vals = [[t[s] for t in tables] for s in steps]
+    return (steps, [sum(v) / len(v) for v in vals], [min(v) for v in vals],
+            [max(v) for v in vals])
+
+
+def _knn_curves(rows, budget_dir):
+    """``knn_curve.png``: kNN top-1 against epoch, each method's mean with its seed
+    range (min to max) shaded; nothing when no run has a curve."""
+    curves = {m: [r['knn_curve'] for r in runs if r.get('knn_curve')]
+              for m, runs in rows.items()}
+    curves = {m: c for m, c in curves.items() if c}
+    if not curves:
+        return
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for m, group in curves.items():
+        steps, mean, lo, hi = curve_band(group)
+        line, = ax.plot(steps, mean, marker='.', label=f'{m} (n={len(group)})')
+        if len(group) > 1:
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
+    iteration = any(r.get('settings', {}).get('max_iters') for g in rows.values() for r in g)
+    ax.set_xlabel('iteration' if iteration else 'epoch')
+    ax.set_ylabel('kNN top-1 (%), monitor subset')
+    ax.set_title('mean over seeds; shaded: seed range (min to max)', fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(osp.join(budget_dir, 'knn_curve.png'), dpi=120)
+    plt.close(fig)
 
 
 def _plots(rows, budget_dir):
@@ -128,7 +189,8 @@ def _plots(rows, budget_dir):
                 linestyle='--' if m == 'random_init' else '-')
     ax.set_xlabel('IoU threshold')
     ax.set_ylabel('mAP (%)')
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(osp.join(budget_dir, 'ap_vs_iou.png'), dpi=120)
     plt.close(fig)
