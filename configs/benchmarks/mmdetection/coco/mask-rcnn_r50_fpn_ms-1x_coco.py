@@ -9,4 +9,4 @@ _base_ = [
     '../_base_/datasets/coco_instance_ms.py',
     '../_base_/schedules/sgd_90k.py',
 ]
-custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmtobias', 'mmtobias.det'], allow_failed_imports=False)

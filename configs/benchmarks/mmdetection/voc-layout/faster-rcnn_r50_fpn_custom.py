@@ -9,7 +9,7 @@ _base_ = [
     '../_base_/datasets/voc_layout_custom.py',
     '../_base_/schedules/sgd_24k.py',
 ]
-custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmtobias', 'mmtobias.det'], allow_failed_imports=False)
 
 data_root = 'data/custom/'
 classes = ('object', )  # the class names of your XML files, in label order

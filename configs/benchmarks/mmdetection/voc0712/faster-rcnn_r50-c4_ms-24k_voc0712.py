@@ -10,6 +10,6 @@ _base_ = [
     '../_base_/datasets/voc0712_ms.py',
     '../_base_/schedules/sgd_24k.py',
 ]
-custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmtobias', 'mmtobias.det'], allow_failed_imports=False)
 
 model = dict(roi_head=dict(bbox_head=dict(num_classes=20)))
