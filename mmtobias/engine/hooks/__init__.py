@@ -1,4 +1,5 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+from .knn_monitor import KNNMonitor
 from .tobias_mask_generator import TobiasMaskGenerator
 
-__all__ = ['TobiasMaskGenerator']
+__all__ = ['KNNMonitor', 'TobiasMaskGenerator']
