@@ -30,7 +30,7 @@ train_pipeline = [
         type='MultiView',
         num_views=2,
         transforms=[[copy_paste, *view_pipeline]]),
-    dict(type='PackInputs')
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -20,7 +20,7 @@ train_pipeline = [
                 mixup_alpha=1.0,
                 mask_file=mask_file), *view_pipeline
         ], view_pipeline]),
-    dict(type='PackInputs')
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

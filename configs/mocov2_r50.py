@@ -17,8 +17,14 @@ custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
 
 data_root = 'data/imagenet/train'
 
-# Decoding. (Swapped for mmtobias's skipping loader by the bad-files work.)
-load_pipeline = [dict(type='LoadImageFromFile')]
+# Decoding as LoadImageFromFile does (same pixels, EXIF orientation), except that a file
+# that does not decode (empty, not an image, truncated) is named once with the reason
+# and another sample is drawn, so one broken file cannot stop a run.
+load_pipeline = [
+    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip')
+]
+# PackInputs carries the skipped paths to SkippedFilesLogger (the count per epoch).
+pack_pipeline = [dict(type='PackInputs', algorithm_keys=['skipped_files'])]
 
 # MoCo v2 augmentations (mmpretrain's mocov2 pipeline, SPEC section 2), both views.
 view_pipeline = [
@@ -41,7 +47,7 @@ view_pipeline = [
 train_pipeline = [
     *load_pipeline,
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs')
+    *pack_pipeline,
 ]
 
 train_dataloader = dict(
@@ -52,3 +58,5 @@ train_dataloader = dict(
         data_prefix='',
         with_label=False,
         pipeline=train_pipeline))
+
+custom_hooks = [dict(type='SkippedFilesLogger')]

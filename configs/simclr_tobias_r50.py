@@ -15,8 +15,11 @@ data_root = 'data/imagenet/train'
 mask_file = 'work_dirs/tobias_masks/simclr_tobias_r50.tmask'
 swap_prob = 0.3
 
-# Decoding, as in ./mocov2_r50.py.
-load_pipeline = [dict(type='LoadImageFromFile')]
+# Decoding and packing as in ./mocov2_r50.py: unreadable files are skipped by name.
+load_pipeline = [
+    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip')
+]
+pack_pipeline = [dict(type='PackInputs', algorithm_keys=['skipped_files'])]
 
 # SimCLR augmentations (mmpretrain's simclr pipeline), applied to both views; the one
 # copy of them (configs/tobias/simclr-* build on `_base_.view_pipeline`).
@@ -46,7 +49,7 @@ train_pipeline = [
             dict(type='BackgroundSwap', prob=swap_prob, mode='swap', mask_file=mask_file),
             *view_pipeline
         ], view_pipeline]),
-    dict(type='PackInputs')
+    *pack_pipeline,
 ]
 
 train_dataloader = dict(
@@ -58,6 +61,9 @@ train_dataloader = dict(
         with_label=False,
         pipeline=train_pipeline))
 
-custom_hooks = [dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)]
+custom_hooks = [
+    dict(type='SkippedFilesLogger'),
+    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
+]
 
 auto_scale_lr = dict(base_batch_size=4096)

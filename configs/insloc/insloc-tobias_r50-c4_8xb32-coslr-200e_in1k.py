@@ -10,7 +10,7 @@ _base_ = 'insloc_r50-c4_8xb32-coslr-200e_in1k.py'
 mask_file = 'work_dirs/tobias_masks/insloc-tobias_r50-c4.tmask'
 
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip'),
     dict(
         type='InsLocComposite',
         bg_size={{_base_.bg_size}},
@@ -20,8 +20,11 @@ train_pipeline = [
         mask_file=mask_file,
         fg_fraction=0.5),
     dict(type='MultiViewWithBoxes', transforms=[{{_base_.view_pipeline}}]),
-    dict(type='PackInputs', algorithm_keys=['gt_bboxes']),
+    dict(type='PackInputs', algorithm_keys=['gt_bboxes', 'skipped_files']),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-custom_hooks = [dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)]
+custom_hooks = [
+    dict(type='SkippedFilesLogger'),
+    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
+]

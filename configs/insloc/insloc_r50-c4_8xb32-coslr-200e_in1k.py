@@ -81,7 +81,7 @@ view_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip'),
     dict(
         type='InsLocComposite',
         bg_size=bg_size,
@@ -89,7 +89,7 @@ train_pipeline = [
         crop_ratio_range=(0.2, 1.0),
         aspect_ratio_range=(0.5, 2.0)),
     dict(type='MultiViewWithBoxes', transforms=[view_pipeline]),
-    dict(type='PackInputs', algorithm_keys=['gt_bboxes']),
+    dict(type='PackInputs', algorithm_keys=['gt_bboxes', 'skipped_files']),
 ]
 train_dataloader = dict(
     batch_size=32,
@@ -113,6 +113,8 @@ optim_wrapper = dict(
         type='SGD', lr=0.03, weight_decay=1e-4, momentum=0.9, nesterov=True))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
+# the count of unreadable images skipped per epoch (SafeLoadImageFromFile above)
+custom_hooks = [dict(type='SkippedFilesLogger')]
 
 # NOTE: `auto_scale_lr` is for automatically scaling LR
 # based on the actual training batch size.

@@ -14,7 +14,7 @@ copy_paste = dict(
 train_pipeline = [
     *_base_.load_pipeline,
     dict(type='MultiView', num_views=2, transforms=[[copy_paste, *view_pipeline]]),
-    dict(type='PackInputs')
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -16,9 +16,12 @@ train_pipeline = [
             dict(type='BackgroundSwap', prob=0.3, mode='random_merge', mask_file=mask_file),
             *view_pipeline
         ], view_pipeline]),
-    dict(type='PackInputs')
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-custom_hooks = [dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)]
+custom_hooks = [
+    dict(type='SkippedFilesLogger'),
+    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
+]

@@ -16,7 +16,7 @@ view_pipeline = [dict(_base_.view_pipeline[0], scale=input_size), *_base_.view_p
 train_pipeline = [
     *_base_.load_pipeline,
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs')
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(batch_size=32, dataset=dict(data_root=data_root, pipeline=train_pipeline))

@@ -17,7 +17,7 @@ train_pipeline = [
             dict(type='BackgroundSwap', prob=0.3, mode='swap', mask_file=mask_file),
             *view_pipeline
         ], view_pipeline]),
-    dict(type='PackInputs')
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(
@@ -33,4 +33,7 @@ train_dataloader = dict(
 optim_wrapper = dict(optimizer=dict(lr=0.3))
 auto_scale_lr = dict(base_batch_size=256)
 
-custom_hooks = [dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)]
+custom_hooks = [
+    dict(type='SkippedFilesLogger'),
+    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
+]

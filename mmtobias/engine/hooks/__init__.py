@@ -1,5 +1,6 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 from .knn_monitor import KNNMonitor
+from .skipped_files_logger import SkippedFilesLogger
 from .tobias_mask_generator import TobiasMaskGenerator
 
-__all__ = ['KNNMonitor', 'TobiasMaskGenerator']
+__all__ = ['KNNMonitor', 'SkippedFilesLogger', 'TobiasMaskGenerator']
