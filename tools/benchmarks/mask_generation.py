@@ -38,8 +38,9 @@ def parse_args():
     parser.add_argument('--num-images', type=int, default=500,
                         help='evenly spaced subset size (0: all images)')
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--workers', type=int, default=1,
-                        help='decoding processes of the generator')
+    parser.add_argument('--workers', type=int,
+                        help='decoding processes of the generator (default: '
+                        'chosen from the cores, as the hook and the CLI do)')
     parser.add_argument('--precision', default='auto',
                         choices=['auto', 'bf16', 'fp32'])
     parser.add_argument('--seed', type=int, default=0)
@@ -83,6 +84,9 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.workers is None:  # the generator's own default on this machine
+        from mmtobias.scda.runtime import default_workers_threads
+        args.workers, _ = default_workers_threads('cpu')
     all_paths = scan_images(args.image_dir)
     paths = all_paths
     if 0 < args.num_images < len(all_paths):
