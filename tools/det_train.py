@@ -228,11 +228,28 @@ def build_cfg(args):
     return cfg, report
 
 
+def _by_prefix(keys, depth=3):
+    """``{'backbone.layer1.0': 12, ...}``: how many keys under each dotted prefix."""
+    counts = {}
+    for k in keys:
+        prefix = '.'.join(k.split('.')[:depth])
+        counts[prefix] = counts.get(prefix, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def check_init(runner, report):
-    """Fail early if converted weights do not fit the detector; log what is covered."""
+    """Fail early if converted weights do not fit the detector; log what is covered.
+
+    Returns:
+        dict | None: what the checkpoint initialises, for ``det_results.json``:
+        ``loaded`` (detector tensors with a checkpoint value, counted per
+        prefix), ``missing`` (the detector tensors without one, by name) and
+        ``unexpected`` (checkpoint keys the detector lacks). None for a random
+        initialisation.
+    """
     if report is None:
         runner.logger.info('random initialisation (--pretrained none)')
-        return
+        return None
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     state = load_state_dict(report['converted'])
     missing, unexpected, mismatched = check_against_model(state, model)
@@ -245,6 +262,10 @@ def check_init(runner, report):
         f"initialising {len(state)} tensors from {report['source']} ({report['format']} "
         f'format); {len(missing)} detector tensors keep their random init '
         f'(e.g. {missing[:3]})')
+    loaded = [k for k in state if not k.endswith('num_batches_tracked')]
+    return dict(source=report['source'], format=report['format'],
+                loaded=_by_prefix(loaded), missing=missing,
+                unexpected=unexpected)
 
 
 def summary_line(metrics):
@@ -278,13 +299,13 @@ def main(argv=None):
     args = parse_args(argv)
     cfg, report = build_cfg(args)
     runner = Runner.from_cfg(cfg)
-    check_init(runner, report)
+    init = check_init(runner, report)
     runner.train()
     metrics = runner.test()
     line = summary_line(metrics)
     if is_main_process():
         result = dict(config=args.config, pretrained=args.pretrained,
-                      max_iters=cfg.train_cfg.max_iters, metrics=metrics,
+                      max_iters=cfg.train_cfg.max_iters, init=init, metrics=metrics,
                       ap_vs_iou=ap_vs_iou(metrics), summary=line)
         path = osp.join(cfg.work_dir, 'det_results.json')
         with open(path + '.tmp', 'w') as f:
