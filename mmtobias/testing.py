@@ -34,6 +34,58 @@ def make_image_folder(root, num_images=8, size=(48, 40), classes=('a', 'b'), see
 
 
 
+
+def load_script(path):
+    """Import a script (``tools/det_train.py``) as a module, to call its ``main(argv)``."""
+    import importlib.util
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_box_folder(root, num_images=6):
+    """Images with Pascal-VOC XML boxes in the kangaroo layout (``images/``, ``annots/``).
+
+    Each 128x96 image holds a red square ('red_square') and a blue bar ('blue_bar').
+
+    Returns:
+        str: ``root``.
+    """
+    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    os.makedirs(osp.join(root, 'annots'), exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(num_images):
+        img = np.full((96, 128, 3), 90, np.uint8) + rng.integers(0, 20, (96, 128, 3),
+                                                                 dtype=np.uint8)
+        img[10:50, 10:50] = (220, 20, 20)
+        img[60:80, 40:120] = (20, 20, 220)
+        Image.fromarray(img).save(osp.join(root, 'images', f'{i}.jpg'))
+        with open(osp.join(root, 'annots', f'{i}.xml'), 'w') as f:
+            f.write('<annotation><size><width>128</width><height>96</height></size>'
+                    '<object><name>red_square</name><bndbox><xmin>11</xmin><ymin>11</ymin>'
+                    '<xmax>50</xmax><ymax>50</ymax></bndbox></object>'
+                    '<object><name>blue_bar</name><bndbox><xmin>41</xmin><ymin>61</ymin>'
+                    '<xmax>120</xmax><ymax>80</ymax></bndbox></object></annotation>')
+    return root
+
+
+# ``--cfg-options`` that shrink the detection-transfer configs to a ResNet-18 (the
+# width tiny_pretrain_config trains) with few proposals and RoIs, per layout.
+DET_R18_OPTIONS = dict(
+    fpn=['model.backbone.depth=18', 'model.neck.in_channels=[64,128,256,512]'],
+    c4=['model.backbone.depth=18', 'model.roi_head.shared_head.depth=18',
+        'model.rpn_head.in_channels=256', 'model.rpn_head.feat_channels=256',
+        'model.roi_head.bbox_roi_extractor.out_channels=256',
+        'model.roi_head.bbox_head.in_channels=512'])
+DET_SMALL_OPTIONS = [
+    'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
+    'model.train_cfg.rpn_proposal.max_per_img=64', 'model.train_cfg.rcnn.sampler.num=8',
+    'model.test_cfg.rpn.max_per_img=8', 'default_hooks.logger.interval=1'
+]
+
 def _walk_dicts(obj):
     """Every dict in a nested config structure (lists, tuples, dicts)."""
     if isinstance(obj, dict):

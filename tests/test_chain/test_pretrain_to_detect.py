@@ -11,33 +11,23 @@ state dict is ever made from the detector itself.
 The checks below are also the README table "From pretraining to detection"
 (``transfer_table()``, asserted to be in README.md).
 """
-import importlib.util
 import json
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-from PIL import Image
 
-from mmtobias.testing import make_image_folder, tiny_pretrain_config
+from mmtobias.testing import (DET_R18_OPTIONS, DET_SMALL_OPTIONS, load_script,
+                              make_box_folder, make_image_folder, tiny_pretrain_config)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_CFG = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection', 'voc-layout')
 
 
-def _load(rel):
-    spec = importlib.util.spec_from_file_location(osp.basename(rel)[:-3], osp.join(ROOT, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train = _load('tools/train.py')
-test_tool = _load('tools/test.py')
-det_train = _load('tools/det_train.py')
-pairs_to_voc = _load('tools/dataset_converters/pairs_to_voc.py')
+train = load_script(osp.join(ROOT, 'tools', 'train.py'))
+test_tool = load_script(osp.join(ROOT, 'tools', 'test.py'))
+det_train = load_script(osp.join(ROOT, 'tools', 'det_train.py'))
+pairs_to_voc = load_script(osp.join(ROOT, 'tools', 'dataset_converters', 'pairs_to_voc.py'))
 
 # method -> (pretraining config, detector layouts it transfers to)
 METHODS = {
@@ -54,40 +44,15 @@ METHODS = {
 LAYOUTS = dict(c4='faster-rcnn_r50-c4_custom.py', fpn='faster-rcnn_r50_fpn_custom.py')
 CLASSES = ('red_square', 'blue_bar')
 
-# the detector configs at ResNet-18 width, small and cheap (as tests/test_tools/test_det_train.py)
-DET_R18 = dict(
-    fpn=['model.backbone.depth=18', 'model.neck.in_channels=[64,128,256,512]'],
-    c4=['model.backbone.depth=18', 'model.roi_head.shared_head.depth=18',
-        'model.rpn_head.in_channels=256', 'model.rpn_head.feat_channels=256',
-        'model.roi_head.bbox_roi_extractor.out_channels=256',
-        'model.roi_head.bbox_head.in_channels=512'])
-DET_SMALL = [
-    'train_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
-    'model.train_cfg.rpn_proposal.max_per_img=64', 'model.train_cfg.rcnn.sampler.num=8',
-    'model.test_cfg.rpn.max_per_img=8', 'default_hooks.checkpoint=None',
-]
+# the detector configs at the ResNet-18 width the pretraining runs have, small and cheap
+DET_R18 = DET_R18_OPTIONS
+DET_SMALL = [*DET_SMALL_OPTIONS, 'default_hooks.checkpoint=None']
 
 
 @pytest.fixture(scope='module')
 def box_folder(tmp_path_factory):
     """6 images with VOC XML boxes in the kangaroo layout (images/, annots/)."""
-    src = tmp_path_factory.mktemp('boxes')
-    (src / 'images').mkdir(parents=True)
-    (src / 'annots').mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        img = np.full((96, 128, 3), 90, np.uint8) + rng.integers(0, 20, (96, 128, 3),
-                                                                 dtype=np.uint8)
-        img[10:50, 10:50] = (220, 20, 20)
-        img[60:80, 40:120] = (20, 20, 220)
-        Image.fromarray(img).save(str(src / 'images' / f'{i}.jpg'))
-        (src / 'annots' / f'{i}.xml').write_text(
-            '<annotation><size><width>128</width><height>96</height></size>'
-            '<object><name>red_square</name><bndbox><xmin>11</xmin><ymin>11</ymin>'
-            '<xmax>50</xmax><ymax>50</ymax></bndbox></object>'
-            '<object><name>blue_bar</name><bndbox><xmin>41</xmin><ymin>61</ymin>'
-            '<xmax>120</xmax><ymax>80</ymax></bndbox></object></annotation>')
-    return str(src)
+    return make_box_folder(str(tmp_path_factory.mktemp('boxes')))
 
 
 @pytest.fixture(scope='module')

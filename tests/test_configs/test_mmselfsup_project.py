@@ -11,7 +11,7 @@ import os.path as osp
 import pytest
 import torch
 
-from mmtobias.testing import make_image_folder
+from mmtobias.testing import load_script, make_image_folder
 
 pytest.importorskip('mmselfsup')
 
@@ -70,11 +70,7 @@ def _imagenet_layout(root, num_images=4):
 
 
 def test_stock_mmselfsup_mocov2_config_trains_with_the_swap_and_the_hook(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('train_tool',
-                                                  osp.join(ROOT, 'tools', 'train.py'))
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
+    train_tool = load_script(osp.join(ROOT, 'tools', 'train.py'))
 
     data_root = str(tmp_path / 'imagenet') + '/'
     _imagenet_layout(data_root)

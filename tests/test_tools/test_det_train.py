@@ -1,68 +1,34 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """tools/det_train.py end to end on CPU: 2 iterations + test, C4 and FPN, own classes."""
-import importlib.util
 import json
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmpretrain.models import ResNet as MMPretrainResNet
-from PIL import Image
+
+from mmtobias.testing import DET_R18_OPTIONS, DET_SMALL_OPTIONS, load_script, make_box_folder
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection', 'voc-layout')
 
-
-def _load(rel):
-    spec = importlib.util.spec_from_file_location(osp.basename(rel)[:-3], osp.join(ROOT, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-det_train = _load('tools/det_train.py')
-pairs_to_voc = _load('tools/dataset_converters/pairs_to_voc.py')
+det_train = load_script(osp.join(ROOT, 'tools', 'det_train.py'))
+pairs_to_voc = load_script(osp.join(ROOT, 'tools', 'dataset_converters', 'pairs_to_voc.py'))
 
 # ResNet-18, tiny images, few proposals and RoIs: cheap on 2 busy cores (the R50 configs
 # themselves are built in tests/test_det/test_configs.py)
-R18_FPN = ['model.backbone.depth=18', 'model.neck.in_channels=[64,128,256,512]']
-R18_C4 = [
-    'model.backbone.depth=18', 'model.roi_head.shared_head.depth=18',
-    'model.rpn_head.in_channels=256', 'model.rpn_head.feat_channels=256',
-    'model.roi_head.bbox_roi_extractor.out_channels=256',
-    'model.roi_head.bbox_head.in_channels=512'
-]
-SMALL = [
-    'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-    'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-    'model.train_cfg.rpn_proposal.max_per_img=64', 'model.train_cfg.rcnn.sampler.num=8',
-    'model.test_cfg.rpn.max_per_img=8', 'default_hooks.logger.interval=1'
-]
+R18_FPN = DET_R18_OPTIONS['fpn']
+R18_C4 = DET_R18_OPTIONS['c4']
+SMALL = DET_SMALL_OPTIONS
 
 
 @pytest.fixture(scope='module')
 def voc_dataset(tmp_path_factory):
     """6 images of coloured rectangles named 'red_square' / 'blue_bar', VOC layout."""
     tmp = tmp_path_factory.mktemp('det')
-    src = tmp / 'src'
-    (src / 'images').mkdir(parents=True)
-    (src / 'annots').mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        img = np.full((96, 128, 3), 90, np.uint8) + rng.integers(0, 20, (96, 128, 3),
-                                                                 dtype=np.uint8)
-        img[10:50, 10:50] = (220, 20, 20)
-        img[60:80, 40:120] = (20, 20, 220)
-        Image.fromarray(img).save(str(src / 'images' / f'{i}.jpg'))
-        with open(src / 'annots' / f'{i}.xml', 'w') as f:
-            f.write('<annotation><size><width>128</width><height>96</height></size>'
-                    '<object><name>red_square</name><bndbox><xmin>11</xmin><ymin>11</ymin>'
-                    '<xmax>50</xmax><ymax>50</ymax></bndbox></object>'
-                    '<object><name>blue_bar</name><bndbox><xmin>41</xmin><ymin>61</ymin>'
-                    '<xmax>120</xmax><ymax>80</ymax></bndbox></object></annotation>')
+    src = make_box_folder(str(tmp / 'src'))
     out = tmp / 'voc'
-    pairs_to_voc.convert(str(src), str(out), test_ratio=0.34, seed=0)
+    pairs_to_voc.convert(src, str(out), test_ratio=0.34, seed=0)
     return str(out)
 
 
