@@ -54,10 +54,7 @@ TINY_MOCO = [
     'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
     'default_hooks.logger.interval=1', 'env_cfg.cudnn_benchmark=False',
 ]
-TINY_TOBIAS = TINY_MOCO + [  # a cheaper random network for the masks
-    'custom_hooks.0.arch=resnet18', 'custom_hooks.0.precision=fp32',
-    'custom_hooks.0.batch_size=4', 'custom_hooks.0.num_workers=0',
-]
+TINY_TOBIAS = TINY_MOCO  # the mask hook keeps its defaults (a random ResNet-50)
 TINY_INSLOC_C4 = [
     'model.backbone.depth=18', 'model.neck.in_channels=512', 'model.neck.hid_channels=32',
     'model.queue_len=64', 'train_dataloader.dataset.pipeline.1.bg_size=64',
