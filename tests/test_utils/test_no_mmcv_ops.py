@@ -2,8 +2,8 @@
 """Pretraining needs no compiled mmcv op and no mmdet: ``import mmtobias`` loads no
 mmdet, mmtobias's own modules (but mmtobias.det) import neither, and MoCo v2 + Tobias
 and InsLoc-C4 train through tools/train.py with an mmcv that has no compiled ops (its
-``_ext`` extension left out, as in mmcv-lite or an mmcv built with MMCV_WITH_OPS=0). Detection parts are
-registered where detection is used.
+``_ext`` extension left out, as in mmcv-lite or an mmcv built with MMCV_WITH_OPS=0).
+Detection parts are registered where detection is used.
 
 (mmcv's own ``mmcv.cnn.bricks.transformer``, which every mmpretrain backbone module
 imports, tries ``mmcv.ops`` inside a try/except: with compiled ops present ``mmcv.ops``
