@@ -19,7 +19,8 @@
 # Variables: PYTHON (default python3), WHEELHOUSE, BENCH_ARGS (extra gpu_benchmark.py
 # arguments, e.g. "--num-images 20000"), BUILD_MMCV_OPS=auto|0 (default auto),
 # BUILD_DEADLINE (seconds from the start after which an unfinished mmcv build is stopped,
-# default 330, so that the whole run stays within about 8 minutes on an H200 machine).
+# default 330; with the benchmark after it the run is estimated at 8 minutes on a
+# 16-core H200 machine, not yet measured: give the device call timeout_s=600).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
