@@ -1,8 +1,8 @@
 # MoCo v2 + copy-paste backgrounds (Distilling Localization, Zhao et al. 2021, §5.2;
 # SPEC section 3) with the Tobias map as the saliency source: with probability 0.3 the
 # foreground of the upsampled Tobias map is pasted on a uniform random gray level, hard
-# or Gaussian-blended (kernel 5) with probability 0.5. Each view composites
-# independently, before the other augmentations.
+# or Gaussian-blended (Pillow GaussianBlur radius 5, as released) with probability 0.5.
+# Each view composites independently, before the other augmentations.
 #
 # External saliency maps (a folder mirroring the images, e.g. RBD or BASNet PNGs):
 #   dict(type='CopyPaste', saliency='folder', saliency_dir='data/saliency',
@@ -22,7 +22,7 @@ copy_paste = dict(
     background='gray',
     blend='mix',
     blend_prob=0.5,
-    blur_kernel=5)
+    blur_radius=5)  # Pillow GaussianBlur(5), as released
 
 train_pipeline = [
     *_base_.load_pipeline,
