@@ -226,8 +226,7 @@ def _check_same_on_every_rank(t, where, group):
     dist = torch.distributed
     meta = torch.full((10, ), -1, dtype=torch.long)
     meta[0] = t.dim()
-    meta[1] = list(_DTYPE_CODES).index(t.dtype) if t.dtype in _DTYPE_CODES \
-        else 99
+    meta[1] = _dtype_code(t.dtype)
     meta[2:2 + min(t.dim(), 8)] = torch.tensor(t.shape[:8], dtype=torch.long)
     world = dist.get_world_size(group)
     metas = [torch.empty_like(meta) for _ in range(world)]
@@ -240,14 +239,12 @@ def _check_same_on_every_rank(t, where, group):
             f'the same shape and dtype on every rank: pad to a common size.')
 
 
-def _dtype_codes():
+def _dtype_code(dtype):
+    """A small int per dtype, to compare dtypes across ranks inside a tensor."""
     import torch
-    return (torch.float32, torch.float64, torch.float16, torch.bfloat16,
-            torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
-            torch.bool)
-
-
-_DTYPE_CODES = ()
+    known = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8,
+             torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)
+    return known.index(dtype) if dtype in known else len(known)
 
 
 def install_nccl_rules():
@@ -259,12 +256,10 @@ def install_nccl_rules():
     :class:`NCCLRuleError` naming the collective and the tensor, on every rank
     (the shape check is itself a collective, so no rank is left waiting).
     """
-    global _DTYPE_CODES
     import functools
 
     import torch
     dist = torch.distributed
-    _DTYPE_CODES = _dtype_codes()
     for name, positions in _COLLECTIVES.items():
         fn = getattr(dist, name, None)
         if fn is None or name in _ORIGINALS:
