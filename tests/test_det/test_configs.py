@@ -27,7 +27,8 @@ def test_all_promised_configs_exist():
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.basename(p))
 def test_config_loads_and_builds(path):
     cfg = Config.fromfile(path)
-    assert cfg.custom_imports == dict(imports=['mmtobias'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['mmtobias', 'mmtobias.det'],
+                                      allow_failed_imports=False)
     assert cfg.model.backbone.norm_cfg.type == 'SyncBN' and cfg.model.backbone.init_cfg is None
     assert cfg.train_cfg.type == 'IterBasedTrainLoop' and cfg.optim_wrapper.optimizer.lr == 0.02
     model = MODELS.build(cfg.model)
