@@ -12,7 +12,11 @@
 #     all pretraining needs: mmtobias uses torchvision's RoIAlign / NMS;
 #   - the mmcv 2.0.1 source release with the -std=c++20 patch, from which
 #     run_gpu_checks.sh can compile mmcv's CPU ops on the GPU machine (a few minutes on
-#     16 cores) so that mmdet imports there (InsLoc-FPN borrows mmdet's FPN).
+#     16 cores) so that mmdet imports there (InsLoc-FPN borrows mmdet's FPN);
+#   - with OPS_PYTHON=/path/to/python3.12 (a Python with the GPU machine's torch, e.g.
+#     torch==2.11.0 from PyPI): mmcv 2.0.1 with CPU ops compiled here for that torch, in
+#     mmcv-ops-torch<version>-cpu/ (about 30 minutes on 2 cores; run_gpu_checks.sh then
+#     installs it instead of compiling, if it loads with the torch there).
 # On that machine, install with --no-deps (mmcv-lite does not satisfy mmdet's `mmcv`
 # requirement by name):
 #   python3 -m pip install --no-index --no-deps --target /tmp/site WHEELHOUSE/*.whl
@@ -73,7 +77,25 @@ if ! ls "$OUT"/mmcv_lite-"$MMCV_VERSION"-*.whl >/dev/null 2>&1 \
     --no-build-isolation -w "$OUT" "$build/mmcv-$MMCV_VERSION" -q
 fi
 
-ls -1 "$OUT" > "$OUT/MANIFEST.txt"
+if [ -n "${OPS_PYTHON:-}" ]; then
+  tv="$("$OPS_PYTHON" -c 'import torch; print(torch.__version__)')"
+  ops_dir="$OUT/mmcv-ops-torch$tv-cpu"
+  if ! ls "$ops_dir"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
+    say "compiling mmcv $MMCV_VERSION CPU ops for torch $tv with $OPS_PYTHON (long)"
+    b="$(mktemp -d)"
+    tar -xzf "$OUT/mmcv-$MMCV_VERSION-cxx20.tar.gz" -C "$b"
+    # build needs: setuptools with pkg_resources (the wheelhouse's), wheel
+    PYTHONPATH="$(mktemp -d)" && "$OPS_PYTHON" -m pip install -q --no-index --no-deps \
+      --target "$PYTHONPATH" "$OUT"/setuptools-*.whl && export PYTHONPATH
+    CUDA_VISIBLE_DEVICES="" MMCV_WITH_OPS=1 FORCE_CUDA=0 CFLAGS=-g0 \
+      MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$OPS_PYTHON" -m pip wheel -q --no-deps \
+      --no-build-isolation -w "$ops_dir" "$b/mmcv-$MMCV_VERSION"
+    unset PYTHONPATH
+    rm -rf "$b"
+  fi
+fi
+
+ls -1R "$OUT" > "$OUT/MANIFEST.txt"
 say "$(wc -l < "$OUT/MANIFEST.txt") files, $(du -sh "$OUT" | cut -f1) in $OUT:"
 sed 's/^/  /' "$OUT/MANIFEST.txt"
 say "carry it to the GPU machine with the repository (device run: carry=['${OUT#"$ROOT"/}'])"
