@@ -69,8 +69,8 @@ def test_visualize_pipeline_draws_a_grid(tmp_path):
     make_demo_images.make_demo_images(images, num=6)
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mocov2_tobias_r50.py'))
     mask_file = str(tmp_path / 'masks.tmask')
-    cfg.custom_hooks[0].update(mask_file=mask_file, arch='resnet18',
-                               num_workers=0, precision='fp32')
+    hook = next(h for h in cfg.custom_hooks if h.type == 'TobiasMaskGenerator')
+    hook.update(mask_file=mask_file, arch='resnet18', num_workers=0, precision='fp32')
     cfg.train_dataloader.dataset.pipeline[1]['transforms'][0][0][
         'mask_file'] = mask_file
     cfg.train_dataloader.dataset.data_root = images

@@ -242,7 +242,8 @@ def test_config_trains_two_iterations_on_cpu(name, tmp_path):
     if 'tobias' in name:  # the hook writes the masks the crops come from
         mask_file = str(tmp_path / 'masks.tmask')
         pipeline[1].mask_file = mask_file
-        cfg.custom_hooks[0].mask_file = mask_file
+        next(h for h in cfg.custom_hooks
+             if h.type == 'TobiasMaskGenerator').mask_file = mask_file
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
