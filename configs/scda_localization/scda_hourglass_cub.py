@@ -1,18 +1,9 @@
-# Table 2 row 21: a random hourglass network (the encoder-decoder with skips of Deep
-# Image Prior, built as the released code's U-Net: 4 levels down and up, bilinear
-# upsampling, PyTorch's default init), its last decoder map (64 x 224 x 224).
+# Random hourglass (Tobias Table 2 row 21), SPEC section 5 protocol, 3 seeds, on cub.
 # The full-resolution maps cost ~30 GMAC per image, hence the smaller batch.
-_base_ = ['./scda_r50_kaiming_cub.py']
+_base_ = [
+    './_base_/models/scda_hourglass.py',
+    './_base_/datasets/cub_localization.py',
+    './_base_/scda_runtime.py',
+]
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='SCDAHourglass',
-        base_channels=64,
-        num_levels=4,
-        upsample='bilinear',
-        activation='relu',
-        with_bn=True,
-        init='torchvision',
-        seed=0))
 test_dataloader = dict(batch_size=8)
