@@ -40,8 +40,6 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
-import torchvision
-import torchvision.transforms as T
 from PIL import Image
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -168,37 +166,6 @@ def make_object_images(root, num, size=(500, 375), seed=0, classes=10, processes
 
 
 # --------------------------------------------------------------------------- masks
-def released_baseline_on_device(paths, root, json_file, seed, device):
-    """The released ``generate_mask.py`` way on ``device``: one process, PIL decode,
-    ``Resize((224, 224))`` + ``ToTensor`` + ``Normalize``, the model and each image
-    moved to the device, one fp32 forward per image, maps to a dict, JSON. Same as
-    ``tools/benchmarks/mask_generation.py``'s ``released_baseline`` (which it calls
-    on the CPU), with the device transfers the released code makes on a GPU."""
-    if torch.device(device).type == 'cpu':
-        return _load_tool('mask_generation').released_baseline(paths, root, json_file, seed)
-    from mmtobias.scda import init_weights
-    start = time.perf_counter()
-    resnet = torchvision.models.resnet50(weights=None)
-    init_weights(resnet, 'kaiming', seed)  # same weights as the generator
-    model = nn.Sequential(*list(resnet.children())[:-2],
-                          nn.MaxPool2d(2, 2, padding=1)).to(device).eval()
-    transform = T.Compose([
-        T.Resize((224, 224)), T.ToTensor(),
-        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    results = {}
-    for path in paths:
-        try:
-            img = Image.open(path).convert('RGB')
-        except OSError:
-            continue
-        with torch.no_grad():
-            out = model(transform(img).unsqueeze(0).to(device))
-        results[osp.relpath(path, root)] = out.sum(1)[0].tolist()
-    with open(json_file, 'w') as f:
-        json.dump(results, f)
-    return time.perf_counter() - start, results
-
-
 def bench_masks(args, paths, root, work_dir, device):
     from mmtobias.scda import MaskStore, generate_masks, top_fraction_mask
     step = max(1, len(paths) // args.baseline_images)
@@ -206,7 +173,8 @@ def bench_masks(args, paths, root, work_dir, device):
     if torch.device(device).type == 'cuda':  # CUDA context and cuDNN ready for both
         conv = nn.Conv2d(3, 8, 3).to(device)
         conv(torch.zeros(1, 3, 32, 32, device=device)).sum().item()
-    secs, released = released_baseline_on_device(
+    # the released generate_mask.py way: PIL, one fp32 forward per image, JSON
+    secs, released = _load_tool('mask_generation').released_baseline(
         subset, root, osp.join(work_dir, 'released.json'), 0, device)
     result = dict(
         num_images=len(paths), image_root=root,

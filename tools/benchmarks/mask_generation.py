@@ -56,13 +56,14 @@ def parse_args():
     return parser.parse_args()
 
 
-def released_baseline(paths, root, json_file, seed):
-    """One image at a time, fp32, JSON output, as the released code."""
+def released_baseline(paths, root, json_file, seed, device='cpu'):
+    """One image at a time, fp32, JSON output, as the released code (which moves
+    the model and each image to the GPU when it runs on one)."""
     start = time.perf_counter()
     resnet = torchvision.models.resnet50(weights=None)
     init_weights(resnet, 'kaiming', seed)  # same weights as the generator
     model = nn.Sequential(*list(resnet.children())[:-2],
-                          nn.MaxPool2d(2, 2, padding=1)).eval()
+                          nn.MaxPool2d(2, 2, padding=1)).to(device).eval()
     transform = T.Compose([
         T.Resize((224, 224)), T.ToTensor(),
         T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
@@ -73,7 +74,7 @@ def released_baseline(paths, root, json_file, seed):
         except OSError:
             continue  # the released code would stop here
         with torch.no_grad():
-            out = model(transform(img).unsqueeze(0))
+            out = model(transform(img).unsqueeze(0).to(device))
         results[osp.relpath(path, root)] = out.sum(1)[0].tolist()
     with open(json_file, 'w') as f:
         json.dump(results, f)
