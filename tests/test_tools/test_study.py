@@ -76,15 +76,16 @@ def test_medium_budget_adds_the_knn_monitor_at_the_study_scale(tmp_path):
                                  knn_roots=('/probe/train', '/probe/val'))
     cfg = Config.fromfile(out)
     b = study.BUDGETS['medium']
-    assert cfg.train_cfg.max_epochs == b['epochs'] == 30 and b['size'] == 64
+    assert cfg.train_cfg.max_epochs == b['epochs'] == 20 and b['size'] == 64
     assert cfg.model.backbone.depth == 18
     hooks = {h['type']: h for h in cfg.custom_hooks}
     assert 'TobiasMaskGenerator' in hooks  # the method's own hooks are kept
     knn = hooks['KNNMonitor']
     assert (knn['train_root'], knn['val_root']) == ('/probe/train', '/probe/val')
     assert knn['image_size'] == 64 and knn['by_epoch'] and knn['evaluate_at_start']
-    assert (knn['interval'], knn['max_train_images'], knn['max_val_images']) == (2, 1000,
+    assert (knn['interval'], knn['max_train_images'], knn['max_val_images']) == (1, 1000,
                                                                               500)
+    assert 'ChannelsLastHook' in hooks  # one CPU process: the faster memory format
     # the small budget has no monitor, whatever the caller passes
     study.derive_pretrain_config('mocov2', 'small', 0, '/d', '/m', out,
                                  knn_roots=('/a', '/b'))
