@@ -196,10 +196,10 @@ def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path,
     if b.get('knn') and knn_roots:
         # the learning curve: the query backbone's kNN top-1 from the initial weights
         # (step 0) on, every `interval` epochs (iterations for an iteration budget)
-        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+        cfg.custom_hooks.append(dict(
             type='KNNMonitor', train_root=knn_roots[0], val_root=knn_roots[1],
             image_size=b['size'], batch_size=64, num_workers=2,
-            by_epoch=not b['max_iters'], evaluate_at_start=True, **b['knn'])]
+            by_epoch=not b['max_iters'], evaluate_at_start=True, **b['knn']))
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.dump(out_path)
     return cfg
