@@ -193,3 +193,44 @@ def test_smoke_budget_runs_the_monitor_and_bg_sensitivity_end_to_end(tmp_path):
     assert saved['knn_curve'] == row['knn_curve']
     study.main(common + ['--report'])
     assert osp.getsize(osp.join(out, 'smoke', 'knn_curve.png')) > 0
+
+
+def _row(method, seed, knn, **stages):
+    return dict(method=method, seed=seed, probes=dict(knn_top1=knn), **stages)
+
+
+def test_report_joins_committed_rows_and_the_run_directory_wins(tmp_path):
+    rows, committed = tmp_path / 'medium' / 'rows', tmp_path / 'committed'
+    rows.mkdir(parents=True)
+    committed.mkdir()
+    (committed / 'mocov2_seed0.json').write_text(json.dumps(_row('mocov2', 0, 30.0)))
+    (committed / 'mocov2_seed1.json').write_text(json.dumps(_row('mocov2', 1, 34.0)))
+    # seed 1 again, rewritten in the run directory after it was committed
+    (rows / 'mocov2_seed1.json').write_text(json.dumps(_row('mocov2', 1, 36.0)))
+    got = study_report.write_report(str(tmp_path / 'medium'), [str(committed)])
+    assert [r['probes']['knn_top1'] for r in got['mocov2']] == [30.0, 36.0]
+    assert '| mocov2 | 0,1 | 33.0 ± 3.0 |' in (tmp_path / 'medium' / 'results.md').read_text()
+
+
+def test_a_committed_run_with_every_wanted_stage_is_not_run_again(tmp_path, monkeypatch):
+    committed = tmp_path / 'committed'
+    committed.mkdir()
+    full = _row('mocov2', 0, 30.0, corloc=dict(corloc=20.0), bg_sensitivity={})
+    (committed / 'mocov2_seed0.json').write_text(json.dumps(full))
+    (committed / 'mocov2_seed1.json').write_text(json.dumps(_row('mocov2', 1, 31.0)))
+    args = study.parse_args(['--budget', 'medium', '--out', str(tmp_path / 'out'),
+                             '--committed-rows', str(committed), '--skip', 'detection'])
+    calls = []
+    monkeypatch.setattr(study, 'stage_pretrain', lambda *a: calls.append(a) or None)
+    monkeypatch.setattr(study, 'export_backbone', lambda *a: None)
+    for name in ('stage_probes', 'stage_corloc', 'stage_bg_sensitivity'):
+        monkeypatch.setattr(study, name, lambda *a: {'ran': True})
+    assert study.run_one('mocov2', 0, args) == full and not calls  # every stage is there
+    assert study.run_one('mocov2', 1, args)['corloc'] == {'ran': True}  # no CorLoc yet
+    assert len(calls) == 1
+    # asking for detection too: the committed seed-0 row has none, so it runs
+    args.skip = []
+    monkeypatch.setattr(study, 'stage_detection', lambda *a: {'AP50': 1.0})
+    assert study.run_one('mocov2', 0, args)['detection'] == {'AP50': 1.0}
+    with pytest.raises(SystemExit):
+        study.parse_args(['--budget', 'medium', '--publish'])

@@ -22,7 +22,12 @@ and write one JSON row per run to ``OUT/BUDGET/rows/METHOD_seedS.json``. Every s
 writes its own result file atomically; re-running skips finished stages and resumes an
 interrupted pretraining from its last checkpoint (``tools/train.py --resume``), so the
 study can be completed across several sittings. ``--report`` aggregates the rows into a
-markdown table (mean ± spread over seeds) and PNG plots.
+markdown table (mean ± spread over seeds) and PNG plots; ``--report --publish`` copies
+the rows into ``docs/results/study_BUDGET_rows/``, the rows the repository keeps. Those
+committed rows join every report, and a run whose committed row already has every
+wanted stage is not run again, so a fresh checkout (whose ``work_dirs`` is empty)
+goes on with the runs that are missing. Checkpoints are not committed: a detection
+fine-tune of a committed run whose checkpoint is gone pretrains it again.
 
 Example (the defaults use ../shared/data beside the repository)::
 
@@ -30,6 +35,7 @@ Example (the defaults use ../shared/data beside the repository)::
     python tools/benchmarks/study.py --budget small --report
     python tools/benchmarks/study.py --budget medium          # its methods, seeds 0-2
     python tools/benchmarks/study.py --budget medium --report  # + knn_curve.png
+    python tools/benchmarks/study.py --budget medium --report --publish  # -> docs/results
 
 Budgets (ResNet-18 backbone, chosen so that one pretraining run stays near its target
 wall time on a 2-core CPU; see README "Results"):
@@ -431,12 +437,42 @@ def cached_stage(name, budget, run_dir):
     return load_json(path) if osp.exists(path) else None
 
 
+def committed_rows_dir(budget):
+    """Where the rows of finished runs are kept in the repository (README "Results")."""
+    return osp.join(REPO, 'docs', 'results', f'study_{budget}_rows')
+
+
+def stage_names(budget):
+    names = ['probes', 'corloc']
+    if BUDGETS[budget].get('bg_size'):
+        names.append('bg_sensitivity')
+    return names + ['detection']
+
+
+def committed_row_covers(method, seed, args):
+    """The committed row of (method, seed) when it already has every stage this
+    invocation would run (so that a fresh checkout does not pretrain it again)."""
+    path = osp.join(args.committed_rows, f'{method}_seed{seed}.json')
+    if not osp.exists(path) or osp.exists(osp.join(args.out, args.budget, 'rows',
+                                                   osp.basename(path))):
+        return None
+    row = load_json(path)
+    wanted = [n for n in stage_names(args.budget) if n not in args.skip]
+    return path if all(row.get(n) is not None for n in wanted) else None
+
+
 def run_one(method, seed, args):
     """Run (or resume) every stage of one (method, seed) and rewrite its row.
 
     Each stage caches its own JSON, so the row is rebuilt from whatever has finished;
-    ``--skip`` stages are not run here but their earlier results are kept.
+    ``--skip`` stages are not run here but their earlier results are kept. A run whose
+    committed row (``--committed-rows``) already has every wanted stage is not run.
     """
+    committed = committed_row_covers(method, seed, args)
+    if committed:
+        print(f'[study] {method} seed {seed}: finished, {committed} (delete it, or pass '
+              '--committed-rows "", to run it again)', flush=True)
+        return load_json(committed)
     run_dir = osp.join(args.out, args.budget, f'{method}_seed{seed}')
     row_path = osp.join(args.out, args.budget, 'rows', f'{method}_seed{seed}.json')
     print(f'[study] {method} seed {seed}: {run_dir}', flush=True)
@@ -450,11 +486,10 @@ def run_one(method, seed, args):
         curve = knn_curve(osp.join(run_dir, 'pretrain'))
         if curve:
             row['knn_curve'] = curve
-    stages = [('probes', stage_probes), ('corloc', stage_corloc)]
-    if BUDGETS[args.budget].get('bg_size'):
-        stages.append(('bg_sensitivity', stage_bg_sensitivity))
-    stages.append(('detection', stage_detection))
-    for name, stage in stages:
+    funcs = dict(probes=stage_probes, corloc=stage_corloc,
+                 bg_sensitivity=stage_bg_sensitivity, detection=stage_detection)
+    for name in stage_names(args.budget):
+        stage = funcs[name]
         if name in args.skip:
             cached = cached_stage(name, args.budget, run_dir)
             if cached is not None:
@@ -478,7 +513,15 @@ def parse_args(argv=None):
     p.add_argument('--amp', action='store_true', help='bf16 autocast for pretraining')
     p.add_argument('--skip', nargs='*', default=[],
                    choices=['probes', 'corloc', 'bg_sensitivity', 'detection'])
-    p.add_argument('--report', action='store_true', help='only aggregate finished rows')
+    p.add_argument('--report', action='store_true',
+                   help='only aggregate finished rows (OUT/BUDGET/rows and the committed '
+                   'rows)')
+    p.add_argument('--publish', action='store_true',
+                   help='with --report: copy the rows and knn_curve.png into docs/results '
+                   '(study_BUDGET_rows/, study_BUDGET_knn_curve.png)')
+    p.add_argument('--committed-rows', default=None, metavar='DIR',
+                   help='rows of finished runs kept in the repository (default: '
+                   'docs/results/study_BUDGET_rows; "" for none)')
     p.add_argument('--train-images', default=osp.join(SHARED, 'imagenette-5k', 'train'))
     p.add_argument('--probe-train', default=osp.join(SHARED, 'imagenette-5k', 'train'))
     p.add_argument('--probe-val', default=osp.join(SHARED, 'imagenette-5k', 'val'))
@@ -493,7 +536,11 @@ def parse_args(argv=None):
     p.add_argument('--det-classes', nargs='+',
                    default=['nine', 'ten', 'jack', 'queen', 'king', 'ace'])
     args = p.parse_args(argv)
+    if args.publish and not args.report:
+        p.error('--publish goes with --report')
     b = BUDGETS[args.budget]
+    if args.committed_rows is None:
+        args.committed_rows = committed_rows_dir(args.budget)
     if args.methods is None:
         args.methods = b.get('methods', list(METHODS))
     if args.seeds is None:
@@ -518,7 +565,11 @@ def main(argv=None):
     if args.report:
         sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
         from study_report import write_report
-        write_report(osp.join(args.out, args.budget))
+        budget_dir = osp.join(args.out, args.budget)
+        extra = [args.committed_rows] if args.committed_rows else []
+        rows = write_report(budget_dir, extra)
+        if args.publish:
+            publish(rows, budget_dir, args.budget)
         return
     if args.det_voc is None and 'detection' not in args.skip:
         args.det_voc = prepare_cards(args)
@@ -532,6 +583,23 @@ def main(argv=None):
                 print(f'[study] {method} seed {seed} FAILED: {e}', flush=True)
     if failures:
         sys.exit(f'[study] {len(failures)} run(s) failed; re-run to retry them')
+
+
+def publish(rows, budget_dir, budget):
+    """Every aggregated row into ``docs/results/study_BUDGET_rows/`` and the learning
+    curve into ``docs/results/study_BUDGET_knn_curve.png`` (each file atomically)."""
+    import shutil
+    out = committed_rows_dir(budget)
+    os.makedirs(out, exist_ok=True)
+    for group in rows.values():
+        for row in group:
+            atomic_json(osp.join(out, f'{row["method"]}_seed{row["seed"]}.json'), row)
+    curve = osp.join(budget_dir, 'knn_curve.png')
+    if osp.exists(curve):
+        dst = osp.join(REPO, 'docs', 'results', f'study_{budget}_knn_curve.png')
+        shutil.copyfile(curve, dst + '.tmp')
+        os.replace(dst + '.tmp', dst)
+    print(f'[study] published {sum(map(len, rows.values()))} rows to {out}', flush=True)
 
 
 def prepare_cards(args):

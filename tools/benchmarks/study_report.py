@@ -72,12 +72,23 @@ ORDER = ['random_init', 'mocov2', 'tobias_p0.3', 'tobias_p0.5', 'random_merge',
          'copypaste_gray', 'insloc_c4']
 
 
-def load_rows(budget_dir):
+def load_rows(budget_dir, extra_dirs=()):
+    """``{method: [row, ...]}`` from ``budget_dir/rows`` and the row folders
+    ``extra_dirs`` (committed rows, e.g. ``docs/results/study_medium_rows``).
+
+    One row per (method, seed): a row in ``budget_dir/rows`` replaces an extra folder's
+    row of the same run (it was rewritten after the committed one), and an earlier
+    extra folder wins over a later one.
+    """
+    by_run = {}
+    for folder in [osp.join(budget_dir, 'rows'), *extra_dirs]:
+        for path in sorted(glob.glob(osp.join(folder, '*.json'))):
+            with open(path) as f:
+                row = json.load(f)
+            by_run.setdefault((row['method'], row['seed']), row)
     rows = defaultdict(list)
-    for path in sorted(glob.glob(osp.join(budget_dir, 'rows', '*.json'))):
-        with open(path) as f:
-            row = json.load(f)
-        rows[row['method']].append(row)
+    for (method, _), row in by_run.items():
+        rows[method].append(row)
     rank = {m: i for i, m in enumerate(ORDER)}
     ordered = sorted(rows, key=lambda m: (rank.get(m, len(ORDER)), m))
     return {m: sorted(rows[m], key=lambda r: r['seed']) for m in ordered}
@@ -87,10 +98,11 @@ def _num(value, digits=1):
     return '—' if value is None else f'{value:.{digits}f}'
 
 
-def write_report(budget_dir):
-    rows = load_rows(budget_dir)
+def write_report(budget_dir, extra_dirs=()):
+    rows = load_rows(budget_dir, extra_dirs)
     if not rows:
-        sys.exit(f'no finished rows under {budget_dir}/rows')
+        sys.exit(f'no finished rows under {budget_dir}/rows'
+                 + ''.join(f' or {d}' for d in extra_dirs))
     cols = columns(rows)
     lines = ['| method | seeds | ' + ' | '.join(c for c, _ in cols) + ' | pretrain min |',
              '|---' * (len(cols) + 3) + '|']
@@ -114,6 +126,7 @@ def write_report(budget_dir):
     print(table)
     _plots(rows, budget_dir)
     _knn_curves(rows, budget_dir)
+    return rows
 
 
 def curve_band(curves):
