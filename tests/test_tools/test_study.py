@@ -156,6 +156,10 @@ def test_report_has_bg_columns_finetune_spread_and_learning_curve(tmp_path):
     assert header.endswith(
         '| AP75 | bg−fg cards | bg−fg kangaroo | AP50 ft± | pretrain min |')
     assert '| 0.115 ± 0.005 | 0.015 ± 0.005 | 2.0 ± 0.0 | 1 |' in table
+    # per run, per dataset: bg_swap, fg_swap, bg−fg with their std over images
+    assert '| backbone | cards bg_swap | cards fg_swap | cards bg−fg | kangaroo bg_swap' \
+        in table
+    assert '| mocov2 seed 1 | — | — | 0.120 (0.100) | — | — | 0.020 (0.100) |' in table
     assert (tmp_path / 'knn_curve.png').stat().st_size > 0
     assert study_report.curve_band([[[0, 1.0], [2, 3.0]], [[0, 3.0], [2, 5.0], [4, 9.0]]]) \
         == ([0, 2], [2.0, 4.0], [1.0, 3.0], [3.0, 5.0])

@@ -121,12 +121,41 @@ def write_report(budget_dir, extra_dirs=()):
                 _num(_get(r, p), _digits(c)) for c, p in cols) +
                 f' | {r.get("pretrain_seconds", 0) / 60:.0f} | '
                 f'{_num(det_s / 60 if det_s is not None else None)} |')
+    text = table + '\n\nEvery run:\n\n' + '\n'.join(runs) + '\n'
+    bg = bg_table(rows)
+    if bg:
+        text += ('\nBackground sensitivity in detail (mean over images; std over images '
+                 'in brackets):\n\n' + bg + '\n')
     with open(osp.join(budget_dir, 'results.md'), 'w') as f:
-        f.write(table + '\n\nEvery run:\n\n' + '\n'.join(runs) + '\n')
+        f.write(text)
     print(table)
     _plots(rows, budget_dir)
     _knn_curves(rows, budget_dir)
     return rows
+
+
+def bg_table(rows):
+    """One line per run with background sensitivity: for every dataset, the mean
+    similarity with the background replaced, with the objects replaced, and their
+    difference, each with its std over images; '' when no run has it."""
+    names = sorted({n for g in rows.values() for r in g for n in (r.get('bg_sensitivity')
+                                                                   or {})})
+    if not names:
+        return ''
+    keys = (('bg_swap', 'bg_swap'), ('fg_swap', 'fg_swap'), ('bg_minus_fg', 'bg−fg'))
+    lines = ['| backbone | ' + ' | '.join(f'{n} {h}' for n in names for _, h in keys) + ' |',
+             '|---' * (1 + len(names) * len(keys)) + '|']
+    for method, group in rows.items():
+        for r in group:
+            if not r.get('bg_sensitivity'):
+                continue
+            cells = []
+            for n in names:
+                for k, _ in keys:
+                    v = _get(r, ('bg_sensitivity', n, k))
+                    cells.append('—' if v is None else f'{v["mean"]:.3f} ({v["std"]:.3f})')
+            lines.append(f'| {method} seed {r["seed"]} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
 
 
 def curve_band(curves):
