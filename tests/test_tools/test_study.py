@@ -238,3 +238,18 @@ def test_a_committed_run_with_every_wanted_stage_is_not_run_again(tmp_path, monk
     assert study.run_one('mocov2', 0, args)['detection'] == {'AP50': 1.0}
     with pytest.raises(SystemExit):
         study.parse_args(['--budget', 'medium', '--publish'])
+
+
+def test_publish_writes_every_reported_row_and_the_curve_beside_them(tmp_path):
+    out, committed = tmp_path / 'out', tmp_path / 'results' / 'study_medium_rows'
+    (out / 'medium' / 'rows').mkdir(parents=True)
+    committed.mkdir(parents=True)
+    (committed / 'mocov2_seed0.json').write_text(json.dumps(_row('mocov2', 0, 30.0)))
+    new = _row('tobias_p0.3', 1, 33.0, knn_curve=[[0, 20.0], [1, 25.0]])
+    (out / 'medium' / 'rows' / 'tobias_p0.3_seed1.json').write_text(json.dumps(new))
+    study.main(['--budget', 'medium', '--out', str(out), '--report', '--publish',
+                '--committed-rows', str(committed)])
+    assert sorted(p.name for p in committed.iterdir()) == \
+        ['mocov2_seed0.json', 'tobias_p0.3_seed1.json']
+    assert json.loads((committed / 'tobias_p0.3_seed1.json').read_text()) == new
+    assert (tmp_path / 'results' / 'study_medium_knn_curve.png').stat().st_size > 0

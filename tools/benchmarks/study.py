@@ -536,8 +536,8 @@ def parse_args(argv=None):
     p.add_argument('--det-classes', nargs='+',
                    default=['nine', 'ten', 'jack', 'queen', 'king', 'ace'])
     args = p.parse_args(argv)
-    if args.publish and not args.report:
-        p.error('--publish goes with --report')
+    if args.publish and not (args.report and args.committed_rows != ''):
+        p.error('--publish goes with --report and a --committed-rows folder')
     b = BUDGETS[args.budget]
     if args.committed_rows is None:
         args.committed_rows = committed_rows_dir(args.budget)
@@ -569,7 +569,7 @@ def main(argv=None):
         extra = [args.committed_rows] if args.committed_rows else []
         rows = write_report(budget_dir, extra)
         if args.publish:
-            publish(rows, budget_dir, args.budget)
+            publish(rows, budget_dir, args.budget, args.committed_rows)
         return
     if args.det_voc is None and 'detection' not in args.skip:
         args.det_voc = prepare_cards(args)
@@ -585,18 +585,18 @@ def main(argv=None):
         sys.exit(f'[study] {len(failures)} run(s) failed; re-run to retry them')
 
 
-def publish(rows, budget_dir, budget):
-    """Every aggregated row into ``docs/results/study_BUDGET_rows/`` and the learning
-    curve into ``docs/results/study_BUDGET_knn_curve.png`` (each file atomically)."""
+def publish(rows, budget_dir, budget, out):
+    """Every aggregated row into ``out`` (the committed rows) and the learning curve
+    beside it, ``study_BUDGET_knn_curve.png`` (``docs/results/`` by default; each file
+    written atomically)."""
     import shutil
-    out = committed_rows_dir(budget)
     os.makedirs(out, exist_ok=True)
     for group in rows.values():
         for row in group:
             atomic_json(osp.join(out, f'{row["method"]}_seed{row["seed"]}.json'), row)
     curve = osp.join(budget_dir, 'knn_curve.png')
     if osp.exists(curve):
-        dst = osp.join(REPO, 'docs', 'results', f'study_{budget}_knn_curve.png')
+        dst = osp.join(osp.dirname(osp.abspath(out)), f'study_{budget}_knn_curve.png')
         shutil.copyfile(curve, dst + '.tmp')
         os.replace(dst + '.tmp', dst)
     print(f'[study] published {sum(map(len, rows.values()))} rows to {out}', flush=True)
