@@ -517,8 +517,8 @@ def parse_args(argv=None):
                    help='only aggregate finished rows (OUT/BUDGET/rows and the committed '
                    'rows)')
     p.add_argument('--publish', action='store_true',
-                   help='with --report: copy the rows and knn_curve.png into docs/results '
-                   '(study_BUDGET_rows/, study_BUDGET_knn_curve.png)')
+                   help='with --report: write the rows into --committed-rows and '
+                   'knn_curve.png beside it (study_BUDGET_knn_curve.png)')
     p.add_argument('--committed-rows', default=None, metavar='DIR',
                    help='rows of finished runs kept in the repository (default: '
                    'docs/results/study_BUDGET_rows; "" for none)')
