@@ -216,6 +216,17 @@ def test_report_joins_committed_rows_and_the_run_directory_wins(tmp_path):
     assert '| mocov2 | 0,1 | 33.0 ± 3.0 |' in (tmp_path / 'medium' / 'results.md').read_text()
 
 
+def test_a_fresh_checkout_reports_from_committed_rows_alone(tmp_path):
+    # no run has made the budget directory yet: the report must create it
+    committed = tmp_path / 'committed'
+    committed.mkdir()
+    (committed / 'mocov2_seed0.json').write_text(json.dumps(_row('mocov2', 0, 30.0)))
+    budget_dir = tmp_path / 'fresh' / 'medium'
+    got = study_report.write_report(str(budget_dir), [str(committed)])
+    assert [r['seed'] for r in got['mocov2']] == [0]
+    assert '| mocov2 | 0 | 30.0 |' in (budget_dir / 'results.md').read_text()
+
+
 def test_a_committed_run_with_every_wanted_stage_is_not_run_again(tmp_path, monkeypatch):
     committed = tmp_path / 'committed'
     committed.mkdir()

@@ -19,7 +19,7 @@ learning curve is each method's mean kNN top-1 per epoch with its seed range sha
 """
 import glob
 import json
-
+import os
 import os.path as osp
 import sys
 from collections import defaultdict
@@ -126,6 +126,8 @@ def write_report(budget_dir, extra_dirs=()):
     if bg:
         text += ('\nBackground sensitivity in detail (mean over images; std over images '
                  'in brackets):\n\n' + bg + '\n')
+    # a fresh checkout reports from the committed rows before any run made this dir
+    os.makedirs(budget_dir, exist_ok=True)
     with open(osp.join(budget_dir, 'results.md'), 'w') as f:
         f.write(text)
     print(table)
