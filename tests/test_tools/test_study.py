@@ -264,3 +264,10 @@ def test_publish_writes_every_reported_row_and_the_curve_beside_them(tmp_path):
         ['mocov2_seed0.json', 'tobias_p0.3_seed1.json']
     assert json.loads((committed / 'tobias_p0.3_seed1.json').read_text()) == new
     assert (tmp_path / 'results' / 'study_medium_knn_curve.png').stat().st_size > 0
+    assert not (tmp_path / 'results' / 'study_medium_ap_vs_iou.png').exists()  # no AP yet
+    det = dict(AP50=20.0, AP=7.0, AP75=3.0, ap_vs_iou={'0.5': 20.0, '0.7': 6.0})
+    (committed / 'mocov2_seed0.json').write_text(
+        json.dumps(_row('mocov2', 0, 30.0, detection=det)))
+    study.main(['--budget', 'medium', '--out', str(out), '--report', '--publish',
+                '--committed-rows', str(committed)])
+    assert (tmp_path / 'results' / 'study_medium_ap_vs_iou.png').stat().st_size > 0

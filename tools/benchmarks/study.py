@@ -586,19 +586,22 @@ def main(argv=None):
 
 
 def publish(rows, budget_dir, budget, out):
-    """Every aggregated row into ``out`` (the committed rows) and the learning curve
-    beside it, ``study_BUDGET_knn_curve.png`` (``docs/results/`` by default; each file
-    written atomically)."""
+    """Every aggregated row into ``out`` (the committed rows) and, beside it, the
+    learning curve and the AP-vs-IoU curves, ``study_BUDGET_knn_curve.png`` and
+    ``study_BUDGET_ap_vs_iou.png`` (``docs/results/`` by default; each file written
+    atomically; the AP plot only when some row has detection)."""
     import shutil
     os.makedirs(out, exist_ok=True)
     for group in rows.values():
         for row in group:
             atomic_json(osp.join(out, f'{row["method"]}_seed{row["seed"]}.json'), row)
-    curve = osp.join(budget_dir, 'knn_curve.png')
-    if osp.exists(curve):
-        dst = osp.join(osp.dirname(osp.abspath(out)), f'study_{budget}_knn_curve.png')
-        shutil.copyfile(curve, dst + '.tmp')
-        os.replace(dst + '.tmp', dst)
+    has_detection = any('detection' in r for group in rows.values() for r in group)
+    for plot in ('knn_curve', 'ap_vs_iou'):
+        src = osp.join(budget_dir, f'{plot}.png')
+        if osp.exists(src) and (plot != 'ap_vs_iou' or has_detection):
+            dst = osp.join(osp.dirname(osp.abspath(out)), f'study_{budget}_{plot}.png')
+            shutil.copyfile(src, dst + '.tmp')
+            os.replace(dst + '.tmp', dst)
     print(f'[study] published {sum(map(len, rows.values()))} rows to {out}', flush=True)
 
 
