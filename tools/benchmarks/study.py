@@ -590,16 +590,15 @@ def publish(rows, budget_dir, budget, out):
     """Every aggregated row into ``out`` (the committed rows) and, beside it, the
     learning curve and the AP-vs-IoU curves, ``study_BUDGET_knn_curve.png`` and
     ``study_BUDGET_ap_vs_iou.png`` (``docs/results/`` by default; each file written
-    atomically; the AP plot only when some row has detection)."""
+    atomically; a plot the report did not make is skipped)."""
     import shutil
     os.makedirs(out, exist_ok=True)
     for group in rows.values():
         for row in group:
             atomic_json(osp.join(out, f'{row["method"]}_seed{row["seed"]}.json'), row)
-    has_detection = any('detection' in r for group in rows.values() for r in group)
-    for plot in ('knn_curve', 'ap_vs_iou'):
+    for plot in ('knn_curve', 'ap_vs_iou'):  # the report makes each only when it has data
         src = osp.join(budget_dir, f'{plot}.png')
-        if osp.exists(src) and (plot != 'ap_vs_iou' or has_detection):
+        if osp.exists(src):
             dst = osp.join(osp.dirname(osp.abspath(out)), f'study_{budget}_{plot}.png')
             shutil.copyfile(src, dst + '.tmp')
             os.replace(dst + '.tmp', dst)

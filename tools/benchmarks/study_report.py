@@ -3,8 +3,9 @@
 
     python tools/benchmarks/study_report.py work_dirs/study/small
 
-Writes ``results.md``, ``linear_accuracy.png`` and ``ap_vs_iou.png`` beside the rows,
-and ``knn_curve.png`` when the runs logged a kNN learning curve (the KNNMonitor).
+Writes ``results.md`` and ``linear_accuracy.png`` beside the rows, ``ap_vs_iou.png``
+when some run has detection, and ``knn_curve.png`` when the runs logged a kNN learning
+curve (the KNNMonitor).
 Each cell is the mean over seeds with the spread (max - min) / 2 after ``±``; with one
 seed there is no spread and the cell says so (``n=1``). ``results.md`` also lists every
 run's own numbers, and the AP-vs-IoU plot shades the seed range of the random-init
@@ -231,10 +232,12 @@ def _plots(rows, budget_dir):
                             color='0.8', label='random_init seed range')
         ax.plot(xs, mean, marker='o', label=m,
                 linestyle='--' if m == 'random_init' else '-')
+    if not ax.get_legend_handles_labels()[0]:  # no row has detection: no empty plot
+        plt.close(fig)
+        return
     ax.set_xlabel('IoU threshold')
     ax.set_ylabel('mAP (%)')
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(osp.join(budget_dir, 'ap_vs_iou.png'), dpi=120)
     plt.close(fig)
