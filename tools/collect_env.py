@@ -2,7 +2,9 @@
 """Report the environment, OpenMMLab style, and say what to fix.
 
 MMEngine's ``collect_env`` (platform, Python, CUDA, GPUs, compilers, PyTorch,
-TorchVision, OpenCV, MMEngine) plus the OpenMMLab packages mmtobias uses, cuDNN,
+TorchVision, OpenCV, MMEngine) plus the OpenMMLab packages mmtobias uses, transformers
+and whether mmpretrain's multimodal models are on (off under transformers >= 5, where
+they cannot import; see ``mmtobias.utils.compat``), whether mmtobias imports, cuDNN,
 each GPU's compute capability, and which ops mmcv was compiled with. Where a GPU
 is visible, one mmcv ``RoIAlign`` and one torchvision ``roi_align`` run on a
 CUDA tensor: mmdet (detection transfer) needs the first, mmtobias's own code
@@ -37,6 +39,27 @@ def package_version(name):
     if importlib.util.find_spec(name) is None:
         return None
     return getattr(importlib.import_module(name), '__version__', 'unknown')
+
+
+def import_mmtobias():
+    """'ok', or the error ``import mmtobias`` raises here."""
+    try:
+        import mmtobias  # noqa: F401  (also applies the compatibility fixes)
+    except Exception as e:
+        return f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+    return 'ok'
+
+
+def multimodal_status():
+    """Whether mmpretrain's multimodal models (BLIP, CLIP, LLaVA, ...) are on, and why."""
+    try:
+        from mmtobias.utils.compat import mmpretrain_multimodal_status
+    except Exception as e:
+        return f'unknown (mmtobias does not import: {type(e).__name__})'
+    on, why = mmpretrain_multimodal_status()
+    if on is None:
+        return why
+    return f'{"on" if on else "off"} ({why})'
 
 
 def mmcv_ops_status():
@@ -114,6 +137,9 @@ def collect_env():
                            f'{props.total_memory / 2**30:.0f} GiB')
     for name in PACKAGES:
         env[name] = package_version(name) or 'not installed'
+    env['transformers'] = package_version('transformers') or 'not installed'
+    env['import mmtobias'] = import_mmtobias()
+    env['mmpretrain multimodal'] = multimodal_status()
     ops = mmcv_ops_status()
     env['mmcv ops'] = dict(
         cuda=f'compiled for CUDA {ops["cuda"]} (and CPU)',
@@ -140,6 +166,10 @@ def check(env):
         tuple[list[str], list[str]]: warnings (each naming the fix) and notes.
     """
     warnings, notes = [], []
+    if env.get('import mmtobias', 'ok') != 'ok':
+        warnings.append(
+            f'import mmtobias fails ({env["import mmtobias"]}): run {SETUP}, or install '
+            'mmtobias into this environment (pip install -e /path/to/mmtobias).')
     kind = env['_mmcv_ops_kind']
     gpus = env['GPUs']
     torch_cuda = torch.version.cuda

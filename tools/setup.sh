@@ -7,10 +7,13 @@
 # (-std=c++14 -> -std=c++20, which torch >= 2.10 headers require), and the wheel is
 # cached outside the repository in $MMTOBIAS_CACHE (default ~/.cache/mmtobias) under a
 # key that names everything the binary depends on:
-#     wheels/mmcv-2.0.1+torch2.14.1+cpu/              CPU ops only
-#     wheels/mmcv-2.0.1+torch2.14.1+cu130+sm90/       CUDA 13.0 ops for compute capability 9.0
+#     wheels/mmcv-2.0.1+cp311+torch2.14.1+cpu/          CPU ops only, for Python 3.11
+#     wheels/mmcv-2.0.1+cp312+torch2.14.1+cu130+sm90/   CUDA 13.0 ops for compute capability 9.0
 # so a second run or a second clone reuses it, and a CPU build made on a login node is
-# never reused on a GPU node (nor a build for other GPUs, nor one for another torch).
+# never reused on a GPU node (nor a build for other GPUs, another torch or another Python).
+#
+# Python: 3.10, 3.11 or 3.12. PYTHON=/path/to/python chooses; by default an existing
+# .venv keeps its Python, else the newest of python3.12, python3.11, python3.10 that runs.
 #
 # Which ops (MMTOBIAS_MMCV_OPS):
 #   auto (default)  CUDA ops when torch is a CUDA build, an nvcc of the same CUDA major
@@ -21,7 +24,8 @@
 #                   mask generation need no compiled mmcv op at all)
 # Other variables: TORCH_CUDA_ARCH_LIST (e.g. "8.0;9.0"; default: the visible GPUs'),
 # CUDA_HOME (the toolkit; default: the nvcc on PATH, else /usr/local/cuda), MAX_JOBS
-# (parallel compile jobs; default: the number of cores), PYTHON (python3.11 to use).
+# (parallel compile jobs; default: the number of cores), PYTHON (the interpreter that
+# creates .venv; see above).
 #
 # Usage: bash tools/setup.sh            (idempotent; a second run changes nothing)
 #        bash tools/setup.sh --plan     (say which mmcv ops would be built, and why; no change)
@@ -34,7 +38,7 @@ VENV="$ROOT/.venv"
 CACHE="${MMTOBIAS_CACHE:-$HOME/.cache/mmtobias}"
 WHEELS="$CACHE/wheels"
 MMCV_VERSION="2.0.1"
-PYTHON="${PYTHON:-python3}"
+SUPPORTED_PYTHONS="3.12 3.11 3.10"  # newest first: the default is the first that runs
 OPS_MODE="${MMTOBIAS_MMCV_OPS:-auto}"
 PY="$VENV/bin/python"
 
@@ -74,16 +78,17 @@ arch_tag() {
 plan_ops() {
   local info toolchain_why=""
   info="$("$PY" - <<'EOF'
+import sys
 import torch
 n = torch.cuda.device_count() if torch.cuda.is_available() else 0
 caps = sorted({'%d.%d' % torch.cuda.get_device_capability(i) for i in range(n)})
 names = sorted({torch.cuda.get_device_name(i) for i in range(n)})
 print(torch.__version__, torch.version.cuda or 'none', n, ';'.join(caps) or 'none',
-      ', '.join(names) or 'none', sep='\n')
+      ', '.join(names) or 'none', 'cp%d%d' % sys.version_info[:2], sep='\n')
 EOF
 )" || fail "torch does not import in $VENV (see above); delete $VENV and run again"
-  { read -r TORCH_VERSION; read -r TORCH_CUDA; read -r GPUS; read -r GPU_CAPS; read -r GPU_NAMES; } \
-    <<<"$info"
+  { read -r TORCH_VERSION; read -r TORCH_CUDA; read -r GPUS; read -r GPU_CAPS; read -r GPU_NAMES
+    read -r PYTAG; } <<<"$info"
   CUDA_DIR="$(find_cuda_home || true)"
   NVCC="${CUDA_DIR:+$CUDA_DIR/bin/nvcc}"
   if [ -z "$NVCC" ] && command -v nvcc >/dev/null 2>&1; then NVCC="$(command -v nvcc)"; fi
@@ -125,10 +130,10 @@ EOF
       WHY="MMTOBIAS_MMCV_OPS=cpu" ;;
   esac
   if [ "$OPS" = cuda ]; then
-    KEY="mmcv-$MMCV_VERSION+torch${TORCH_VERSION%%+*}+cu${TORCH_CUDA//./}+$(arch_tag "$ARCH_LIST")"
+    KEY="mmcv-$MMCV_VERSION+$PYTAG+torch${TORCH_VERSION%%+*}+cu${TORCH_CUDA//./}+$(arch_tag "$ARCH_LIST")"
     PLAN="CUDA $TORCH_CUDA ops for compute capability $ARCH_LIST, and CPU ops"
   else
-    KEY="mmcv-$MMCV_VERSION+torch${TORCH_VERSION%%+*}+cpu"
+    KEY="mmcv-$MMCV_VERSION+$PYTAG+torch${TORCH_VERSION%%+*}+cpu"
     PLAN="CPU ops only"
   fi
 }
@@ -177,11 +182,37 @@ elif [ -n "${1:-}" ]; then
   fail "unknown argument '$1' (usage: bash tools/setup.sh [--plan])"
 fi
 
-step "checking Python"
-"$PYTHON" - <<'EOF' || fail "Python 3.11 is required (set PYTHON=/path/to/python3.11)"
+# "3.11" when $1 is a supported Python that runs, else nothing
+python_version() {
+  "$1" - "$SUPPORTED_PYTHONS" 2>/dev/null <<'EOF' || true
 import sys
-sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
+version = '%d.%d' % sys.version_info[:2]
+if version in sys.argv[1].split():
+    print(version)
 EOF
+}
+
+step "choosing Python (supported: ${SUPPORTED_PYTHONS// /, })"
+if [ -n "${PYTHON:-}" ]; then
+  PY_VERSION="$(python_version "$PYTHON")"
+  [ -n "$PY_VERSION" ] || fail "PYTHON=$PYTHON is not a Python ${SUPPORTED_PYTHONS// / or } that runs here; set PYTHON to one (e.g. PYTHON=python3.12)"
+  if [ -x "$PY" ] && [ "$(python_version "$PY")" != "$PY_VERSION" ]; then
+    fail "$VENV has Python $(python_version "$PY"), not the $PY_VERSION of PYTHON=$PYTHON: delete $VENV to change its Python, or leave PYTHON unset"
+  fi
+elif [ -x "$PY" ] && [ -n "$(python_version "$PY")" ]; then
+  PYTHON="$PY"  # an existing venv keeps its Python
+  PY_VERSION="$(python_version "$PY")"
+elif [ -x "$PY" ]; then
+  fail "$VENV has a Python that is not ${SUPPORTED_PYTHONS// / or }: delete $VENV and run again"
+else
+  PY_VERSION=""
+  for v in $SUPPORTED_PYTHONS; do
+    PY_VERSION="$(python_version "python$v")"
+    if [ -n "$PY_VERSION" ]; then PYTHON="python$v"; break; fi
+  done
+  [ -n "$PY_VERSION" ] || fail "none of python${SUPPORTED_PYTHONS// /, python} runs here: install one, or set PYTHON=/path/to/python3.X"
+fi
+printf '  Python %s (%s)\n' "$PY_VERSION" "$PYTHON"
 
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating $VENV"

@@ -11,7 +11,6 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -29,7 +28,8 @@ def parse_args(argv=None):
         const='auto',
         help='resume from the given checkpoint, or from the latest checkpoint in the '
         'work dir when no path is given')
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision (AmpOptimWrapper: fp16 on CUDA; without '
+        'CUDA, bf16 autocast where the CPU computes bf16 natively, else float32)')
     parser.add_argument(
         '--no-validate', action='store_true', help='skip validation during training')
     parser.add_argument(
@@ -65,12 +65,11 @@ def merge_args(cfg, args):
         if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper'):
             raise ValueError('--amp needs optim_wrapper.type OptimWrapper in the config, '
                              f'got {optim_wrapper!r}')
-        if torch.cuda.is_available():
+        # Without CUDA (NPU, MLU, MUSA), `import mmtobias` builds AmpOptimWrapper as
+        # AutocastOptimWrapper: bf16 where the CPU computes it natively, else float32.
+        if optim_wrapper != 'AutocastOptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:  # MMEngine's AmpOptimWrapper needs CUDA; bf16 autocast needs no scaler
-            cfg.optim_wrapper.type = 'AutocastOptimWrapper'
-            cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
 
     if args.no_validate:
         cfg.val_cfg = None

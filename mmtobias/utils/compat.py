@@ -35,10 +35,32 @@ safe to call twice and only changes behaviour in the situation it is written for
   fails with ``ModuleNotFoundError: No module named 'mmselfsup.engine.runner'``. The
   locations the installed package lacks are dropped, so the lookup falls back to
   MMEngine's loops as the registry's parent intends.
+- :func:`turn_off_broken_mmpretrain_multimodal`: mmpretrain 1.2.0 (its
+  last release) imports its multimodal models (BLIP, CLIP, LLaVA, ...) whenever
+  transformers >= 4.28 and pycocotools are installed. They import names from
+  ``transformers.modeling_utils`` that transformers stopped providing there:
+  ``GenerationMixin`` (OFA) in 4.52, ``apply_chunking_to_forward`` & co. (BLIP, whose
+  fallback then fails with ``TypeError: NoneType takes no arguments``) in 4.56, so
+  ``import mmpretrain.models`` fails under transformers >= 4.52, 5.x included
+  (bisected: 4.51.3 imports, 4.52.0 does not). With transformers >= 4.52 the
+  multimodal part is turned off
+  (mmpretrain's own switch, ``mmpretrain.utils.dependency.WITH_MULTIMODAL``) before
+  ``mmpretrain.models`` is imported, with one warning; mmtobias uses none of those
+  models.
+- :func:`run_amp_optim_wrapper_without_cuda`: MMEngine's ``AmpOptimWrapper`` (fp16 with a
+  gradient scaler) asserts a CUDA/NPU/MLU/MUSA device, so stock configs written for GPUs
+  (MoCo v3's ``...-amp-...`` configs) stop on a CPU. Without those devices it is built as
+  :class:`~mmtobias.engine.optimizers.AutocastOptimWrapper` instead, with one warning:
+  bf16 autocast where the CPU computes bf16 natively, float32 elsewhere.
 """
 import builtins
 import functools
+import importlib.abc
+import importlib.metadata
 import logging
+import re
+import sys
+import warnings
 
 import numpy as np
 import torch
@@ -341,19 +363,256 @@ def fix_mmselfsup_registry_locations():
         registry._locations = present
 
 
+# ---------------------------------------------------------------------------
+# Code to run right after a module is imported (before anything else uses it)
+# ---------------------------------------------------------------------------
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """A meta path finder that runs callbacks right after named modules execute.
+
+    It finds nothing itself: it asks the finders behind it for the module's spec and
+    wraps the loader's ``exec_module``, so a callback sees the module fully executed
+    and before the importer gets it.
+    """
+
+    def __init__(self):
+        self.callbacks = {}  # module name -> [callback(module)]
+        self._busy = set()  # names being looked up by the other finders (no recursion)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.callbacks or fullname in self._busy:
+            return None
+        self._busy.add(fullname)
+        try:
+            spec = next((s for s in (
+                f.find_spec(fullname, path, target) for f in sys.meta_path
+                if f is not self and hasattr(f, 'find_spec')) if s is not None), None)
+        finally:
+            self._busy.discard(fullname)
+        if spec is None or not hasattr(spec.loader, 'exec_module'):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_call_back(module):
+            exec_module(module)
+            for callback in self.callbacks.pop(fullname, []):
+                callback(module)
+
+        spec.loader.exec_module = exec_then_call_back
+        return spec
+
+
+_AFTER_IMPORT = _AfterImport()
+
+
+def _when_imported(name, callback):
+    """Call ``callback(module)`` now if ``name`` is imported, else right after it is."""
+    if name in sys.modules:
+        callback(sys.modules[name])
+        return
+    if _AFTER_IMPORT not in sys.meta_path:
+        sys.meta_path.insert(0, _AFTER_IMPORT)
+    _AFTER_IMPORT.callbacks.setdefault(name, []).append(callback)
+
+
+# ---------------------------------------------------------------------------
+# mmpretrain's multimodal models under transformers >= 4.52 (5.x included)
+# ---------------------------------------------------------------------------
+
+# The last mmpretrain release, whose multimodal code needs transformers < 4.52 (4.51.3
+# imports, 4.52.0 does not: GenerationMixin left transformers.modeling_utils).
+_MMPRETRAIN_LAST_CHECKED = (1, 2, 0)
+_FIRST_BREAKING_TRANSFORMERS = (4, 52)
+_MULTIMODAL_MODELS = ('BLIP, BLIP-2, CLIP, Chinese-CLIP, Flamingo, LLaVA, MiniGPT-4, OFA, '
+                      'Otter, RAM')
+_MULTIMODAL_OFF = {}  # 'why': the reason, once the switch was turned off here
+
+
+def _installed_version(dist):
+    """The installed distribution's version string (no import), or None."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _release(version):
+    """'5.17.0' -> (5, 17, 0); '4.57.1.dev0' -> (4, 57, 1); unparsable parts stop it."""
+    numbers = []
+    for part in version.split('.'):
+        match = re.match(r'\d+', part)
+        if match is None:
+            break
+        numbers.append(int(match.group()))
+    return tuple(numbers)
+
+
+def mmpretrain_multimodal_blocker():
+    """Why mmpretrain's multimodal part cannot import in this environment, or None.
+
+    It cannot where mmpretrain <= 1.2.0 and transformers >= 4.52 (5.x included) are
+    installed. The versions are read from the installed distributions; nothing is
+    imported.
+    """
+    transformers = _installed_version('transformers')
+    mmpretrain = _installed_version('mmpretrain')
+    if transformers is None or mmpretrain is None:
+        return None
+    if (_release(mmpretrain) > _MMPRETRAIN_LAST_CHECKED
+            or _release(transformers) < _FIRST_BREAKING_TRANSFORMERS):
+        return None
+    return (f'transformers {transformers} is installed, and the multimodal models of '
+            f'mmpretrain {mmpretrain} do not import under transformers >= 4.52 '
+            '(they import names that transformers.modeling_utils no longer has: '
+            'GenerationMixin in ofa_modules.py; from 4.56 also apply_chunking_to_forward '
+            '& co. in blip/language_model.py, which fails with TypeError: NoneType takes '
+            'no arguments)')
+
+
+def mmpretrain_multimodal_status():
+    """Whether mmpretrain's multimodal part is on here, as ``(on, why)``.
+
+    ``on`` is None when mmpretrain is not installed. Read from mmpretrain's own switch
+    when it has been imported, else predicted from the installed versions.
+    """
+    dependency = sys.modules.get('mmpretrain.utils.dependency')
+    if _installed_version('mmpretrain') is None and dependency is None:
+        return None, 'mmpretrain is not installed'
+    if 'why' in _MULTIMODAL_OFF:
+        return False, 'turned off by mmtobias: ' + _MULTIMODAL_OFF['why']
+    blocker = mmpretrain_multimodal_blocker()
+    if dependency is not None:
+        on = bool(dependency.WITH_MULTIMODAL)
+    else:
+        import importlib.util
+        on = (importlib.util.find_spec('pycocotools') is not None
+              and _release(_installed_version('transformers') or '0') >= (4, 28))
+        if on and blocker is not None:  # `import mmtobias` would turn it off
+            return False, 'off once mmtobias is imported: ' + blocker
+    if on:
+        return True, 'transformers >= 4.28 and pycocotools are installed'
+    return False, 'needs transformers >= 4.28 (< 4.52) and pycocotools'
+
+
+def _register_turned_off(names, registry, why):
+    """mmpretrain's placeholders for the multimodal models, with the real reason."""
+    for name in names:
+
+        def turned_off(*args, _name=name, **kwargs):
+            raise ImportError(
+                f"{_name} is one of mmpretrain's multimodal models, which mmtobias turned "
+                f"off: {why}. To use it, install 'transformers>=4.28,<4.52'.")
+
+        registry.register_module(name=name, module=turned_off, force=True)
+
+
+@_once
+def turn_off_broken_mmpretrain_multimodal():
+    why = mmpretrain_multimodal_blocker()
+    if why is None:
+        return
+
+    def turn_off(dependency):
+        if not dependency.WITH_MULTIMODAL:  # off already (no pycocotools)
+            return
+        dependency.WITH_MULTIMODAL = False
+        dependency.register_multimodal_placeholder = functools.partial(
+            _register_turned_off, why=why)
+        _MULTIMODAL_OFF['why'] = why
+        warnings.warn(
+            f"mmtobias turned off mmpretrain's multimodal models ({_MULTIMODAL_MODELS}) "
+            f'and datasets: {why}. mmtobias uses none of them; a config that builds one '
+            "gets an ImportError naming it. To use them, install 'transformers>=4.28,<4.52'.",
+            stacklevel=2)
+
+    if 'mmpretrain.models' in sys.modules and 'mmpretrain.utils.dependency' in sys.modules:
+        return  # imported before mmtobias and did not fail: nothing left to turn off
+    _when_imported('mmpretrain.utils.dependency', turn_off)
+
+
+
+# ---------------------------------------------------------------------------
+# AmpOptimWrapper without CUDA
+# ---------------------------------------------------------------------------
+
+def _amp_device_available():
+    """What MMEngine's AmpOptimWrapper asserts: a CUDA, NPU, MLU or MUSA device."""
+    from mmengine import device
+    checks = ('is_cuda_available', 'is_npu_available', 'is_mlu_available',
+              'is_musa_available')
+    return any(getattr(device, name)() for name in checks if hasattr(device, name))
+
+
+def cpu_computes_bf16():
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_AMP_WARNED = []
+
+
+def _autocast_instead_of_amp(loss_scale='dynamic', dtype=None, use_fsdp=False, **kwargs):
+    """The AutocastOptimWrapper that stands in for ``AmpOptimWrapper(...)`` here."""
+    from mmengine.logging import print_log
+
+    from mmtobias.engine.optimizers import AutocastOptimWrapper
+
+    asked_bf16 = dtype in ('bfloat16', torch.bfloat16)
+    if asked_bf16 or cpu_computes_bf16():
+        autocast_dtype, what = 'bfloat16', 'bf16 autocast' + (
+            '' if asked_bf16 else ' (this CPU computes bf16 natively)')
+    else:
+        autocast_dtype, what = 'float32', (
+            'float32: this CPU has no native bf16, where emulated bf16 runs several times '
+            'slower; optim_wrapper.type=AutocastOptimWrapper with dtype=bfloat16 forces it')
+    if not _AMP_WARNED:
+        _AMP_WARNED.append(True)
+        print_log(
+            'AmpOptimWrapper needs a CUDA, NPU, MLU or MUSA device and none is available: '
+            f'the optimizer wrapper is AutocastOptimWrapper instead, {what} '
+            f'(loss_scale={loss_scale!r} is not needed without float16).',
+            logger='current', level=logging.WARNING)
+    return AutocastOptimWrapper(dtype=autocast_dtype, **kwargs)
+
+
+@_once
+def run_amp_optim_wrapper_without_cuda():
+    from mmengine.optim import AmpOptimWrapper
+
+    def __new__(cls, *args, **kwargs):
+        if cls is AmpOptimWrapper and not _amp_device_available():
+            import inspect
+            bound = inspect.signature(AmpOptimWrapper.__init__).bind(None, *args, **kwargs)
+            arguments = dict(bound.arguments)
+            arguments.pop('self')
+            arguments.update(arguments.pop('kwargs', {}))
+            # not an AmpOptimWrapper instance, so Python does not call __init__ again
+            return _autocast_instead_of_amp(**arguments)
+        return object.__new__(cls)
+
+    AmpOptimWrapper.__new__ = staticmethod(__new__)
+
+
 def apply_all():
     """Apply every compatibility fix (idempotent)."""
+    # first: before anything below can import mmpretrain.models
+    turn_off_broken_mmpretrain_multimodal()
     allow_mmengine_checkpoints()
     enable_cpu_distributed()
     tolerate_mmselfsup_double_registration()
     fix_collate_fn_scope()
     fix_numpy2_adjust_hue()
     fix_mmselfsup_registry_locations()
+    run_amp_optim_wrapper_without_cuda()
 
 
 __all__ = [
     'apply_all', 'allow_mmengine_checkpoints', 'enable_cpu_distributed',
     'tolerate_mmselfsup_double_registration', 'fix_collate_fn_scope', 'fix_numpy2_adjust_hue',
-    'fix_mmselfsup_registry_locations',
-    'mmengine_checkpoint_safe_globals'
+    'fix_mmselfsup_registry_locations', 'turn_off_broken_mmpretrain_multimodal',
+    'run_amp_optim_wrapper_without_cuda', 'mmpretrain_multimodal_blocker',
+    'mmpretrain_multimodal_status', 'cpu_computes_bf16', 'mmengine_checkpoint_safe_globals'
 ]

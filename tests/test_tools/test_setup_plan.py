@@ -1,10 +1,12 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """tools/setup.sh decides which mmcv ops to build from torch, nvcc and the GPUs, says
-why in one message, and keys the cached wheel by mmcv, torch, CUDA (or cpu) and the
-GPU architectures. ``--plan`` reports the decision and changes nothing."""
+why in one message, and keys the cached wheel by mmcv, Python, torch, CUDA (or cpu) and
+the GPU architectures. ``--plan`` reports the decision and changes nothing. A Python it
+does not support, or one other than the existing .venv's, stops it before any change."""
 import os
 import os.path as osp
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TORCH = torch.__version__.split('+')[0]
 NO_GPU = not torch.cuda.is_available()
+PYTAG = 'cp%d%d' % sys.version_info[:2]  # the tests run in the .venv's Python
 
 pytestmark = pytest.mark.skipif(
     not osp.isfile(osp.join(REPO, '.venv', 'bin', 'python')),
@@ -49,7 +52,7 @@ def test_default_without_a_gpu_is_a_cpu_build_keyed_cpu(tmp_path):
     result = plan(tmp_path)
     assert result.returncode == 0, result.stderr
     assert 'mmcv ops: CPU ops only (MMTOBIAS_MMCV_OPS=auto)' in result.stdout
-    assert f'cache key: mmcv-2.0.1+torch{TORCH}+cpu\n' in result.stdout
+    assert f'cache key: mmcv-2.0.1+{PYTAG}+torch{TORCH}+cpu\n' in result.stdout
     assert 'why not CUDA:' in result.stdout
     assert 'MMTOBIAS_MMCV_OPS=cuda' in result.stdout
 
@@ -77,7 +80,7 @@ def test_forced_cuda_build_takes_the_arch_list_into_the_key(tmp_path):
                   TORCH_CUDA_ARCH_LIST='8.0;9.0+PTX')
     assert result.returncode == 0, result.stderr
     cu = torch.version.cuda.replace('.', '')
-    assert f'cache key: mmcv-2.0.1+torch{TORCH}+cu{cu}+sm80_90ptx\n' in result.stdout
+    assert f'cache key: mmcv-2.0.1+{PYTAG}+torch{TORCH}+cu{cu}+sm80_90ptx\n' in result.stdout
     assert 'for compute capability 8.0;9.0+PTX' in result.stdout
 
 
@@ -102,3 +105,33 @@ def test_forced_cpu_and_bad_values(tmp_path):
     bad = plan(tmp_path, MMTOBIAS_MMCV_OPS='gpu')
     assert bad.returncode == 1 and 'MMTOBIAS_MMCV_OPS=gpu is not one of auto, cuda, cpu' \
         in bad.stderr
+
+
+def fake_python(root, prints):
+    """An executable that answers setup.sh's version probe with ``prints``."""
+    exe = root / 'python'
+    exe.write_text(f'#!/bin/sh\ncat > /dev/null\necho "{prints}"\n' if prints else
+                   '#!/bin/sh\nexit 1\n')
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def setup(env):
+    full = dict(os.environ, **env)
+    return subprocess.run(['bash', osp.join(REPO, 'tools', 'setup.sh')], env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_an_unsupported_python_is_refused_before_any_change(tmp_path):
+    result = setup(dict(PYTHON=fake_python(tmp_path, '')))
+    assert result.returncode == 1
+    assert 'is not a Python 3.12 or 3.11 or 3.10 that runs here' in result.stderr
+
+
+def test_another_python_than_the_venvs_is_refused(tmp_path):
+    other = '3.10' if sys.version_info[:2] != (3, 10) else '3.12'
+    result = setup(dict(PYTHON=fake_python(tmp_path, other)))
+    assert result.returncode == 1
+    venv = '%d.%d' % sys.version_info[:2]
+    assert f'has Python {venv}, not the {other} of PYTHON=' in result.stderr
+    assert 'delete' in result.stderr
