@@ -12,12 +12,23 @@ Examples::
         configs/benchmarks/mmdetection/voc-layout/faster-rcnn_r50_fpn_custom.py \\
         --pretrained none --data-root /tmp/kangaroo_voc --max-iters 300 --short-side 320
 
+The config's protocol is kept per image on any number of processes: its lr is set for
+the reference total batch ``auto_scale_lr.base_batch_size`` (16 = 8 GPUs x 2 images in
+the papers); the lr scales linearly to the actual total batch (processes x
+``train_dataloader.batch_size``, MMEngine's ``auto_scale_lr``), and the iterations, lr
+steps and warm-up scale inversely, so that the same number of images is seen
+(detectron2's ``SOLVER.REFERENCE_WORLD_SIZE``). One line at start states the result;
+``--keep-schedule`` trains the config's numbers as written. ``--max-iters`` then sets
+the length of the run, with the steps and warm-up at the same fractions of it.
+
 The checkpoint (mmtobias / mmpretrain / mmselfsup, or the PyTorch MoCo / Tobias
 ``module.encoder_q.*`` release) is converted to the detector's keys in the work dir and
-loaded through ``model.init_cfg`` (after the detector's own init). Validation during
-training is off; the test set is evaluated once at the end, the metrics are written to
-``WORK_DIR/det_results.json`` and the last line printed is ``AP50=.. AP=.. AP75=..``
-(percent; AP is the mean over IoU .50:.95). ``--resume`` continues an interrupted run.
+loaded through ``model.init_cfg`` (after the detector's own init); once the runner has
+initialised the detector, the loaded tensors are compared with the converted ones.
+Validation during training is off; the test set is evaluated once at the end, the
+metrics and the load report are written to ``WORK_DIR/det_results.json`` and the last
+line printed is ``AP50=.. AP=.. AP75=..`` (percent; AP is the mean over IoU .50:.95).
+``--resume`` continues an interrupted run.
 """
 import argparse
 import json
@@ -28,14 +39,17 @@ import warnings
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
-from mmtobias.det import check_against_model, convert_checkpoint
+from mmtobias.det import check_against_model, compare_loaded, convert_checkpoint
 from mmtobias.det.checkpoint_converter import load_state_dict
 
 RANDOM_INIT = ('none', 'random', 'scratch')
+# launcher -> the environment variable holding its number of processes
+WORLD_SIZE_VARS = dict(pytorch='WORLD_SIZE', slurm='SLURM_NTASKS', mpi='OMPI_COMM_WORLD_SIZE')
 
 
 def parse_args(argv=None):
@@ -50,7 +64,12 @@ def parse_args(argv=None):
                         help='class names; default: DATA_ROOT/classes.txt if present, '
                         'else the config')
     parser.add_argument('--max-iters', type=int,
-                        help='train this many iterations; lr steps and warm-up scale along')
+                        help='train this many iterations (after the scaling to the total '
+                        'batch); lr steps and warm-up stay at the same fractions of the run')
+    parser.add_argument('--keep-schedule', action='store_true',
+                        help="train the config's lr, iterations, steps and warm-up as "
+                        'written, whatever the total batch (default: scale them from the '
+                        "config's reference total batch, auto_scale_lr.base_batch_size)")
     parser.add_argument('--short-side', type=int,
                         help='test-time shorter image side (800 in the protocol); training '
                         'scales shrink by the same factor')
@@ -121,27 +140,157 @@ def set_classes(cfg, classes):
                 head['num_classes'] = len(classes)
 
 
-def set_max_iters(cfg, max_iters):
-    old = cfg.train_cfg.get('max_iters')
-    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop' or not old:
-        raise ValueError('--max-iters needs an iteration-based config (train_cfg.type='
-                         f"'IterBasedTrainLoop'), got train_cfg={dict(cfg.train_cfg)}")
+def launcher_world_size(launcher):
+    """The number of processes ``launcher`` starts (1 without one), from its environment."""
+    if launcher == 'none':
+        return 1
+    var = WORLD_SIZE_VARS[launcher]
+    value = os.environ.get(var, '')
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f'--launcher {launcher} needs the number of processes in ${var}, '
+                         f'got {value!r}: start det_train.py through the launcher (e.g. '
+                         'python -m torch.distributed.run, or tools/benchmarks/mmdetection/'
+                         'dist_train_c4.sh)')
+    return int(value)
+
+
+def _train_iters(cfg, what):
+    """``train_cfg.max_iters`` of an iteration-based config (ValueError otherwise)."""
+    max_iters = cfg.train_cfg.get('max_iters')
+    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop' or not max_iters:
+        raise ValueError(f'{what} needs an iteration-based config (train_cfg.type='
+                         f"'IterBasedTrainLoop' with max_iters), got "
+                         f'train_cfg={dict(cfg.train_cfg)}')
+    return max_iters
+
+
+def _schedulers(cfg):
+    scheds = cfg.get('param_scheduler') or []
+    return [scheds] if isinstance(scheds, dict) else scheds
+
+
+def scale_schedule(cfg, factor, max_iters):
+    """Multiply every iteration count of the schedule by ``factor``; the run gets
+    ``max_iters`` iterations.
+
+    The milestones, ``begin``, ``end`` (the warm-up's included) and ``T_max`` of every
+    ``param_scheduler`` and ``train_cfg.val_interval`` are multiplied by ``factor`` and
+    rounded (at least 1 iteration); a bound at or past the end of the run stays at its
+    end. An ``end`` stays at least 2 past its ``begin``: MMEngine's schedulers step
+    while ``begin <= iteration < end``, so a LinearLR warm-up with ``end = begin + 1``
+    would never leave its start factor (lr x 0.001 for the whole run).
+    """
+    old = cfg.train_cfg.max_iters
+
+    def scale(n):
+        return max_iters if n >= old else max(1, round(n * factor))
+
+    for i, sched in enumerate(_schedulers(cfg)):
+        if sched.get('by_epoch', True):
+            raise ValueError(
+                f"param_scheduler[{i}] ({sched.get('type')}) is epoch-based (by_epoch "
+                'defaults to True); an iteration-based schedule needs by_epoch=False in '
+                'every param_scheduler')
+        if 'milestones' in sched:
+            sched['milestones'] = [scale(m) for m in sched['milestones']]
+        for key in ('begin', 'end', 'T_max'):
+            if sched.get(key):
+                sched[key] = scale(sched[key])
+        if sched.get('end'):
+            sched['end'] = min(max(sched['end'], sched.get('begin', 0) + 2), max_iters)
+    if cfg.train_cfg.get('val_interval'):
+        cfg.train_cfg.val_interval = scale(cfg.train_cfg.val_interval)
     cfg.train_cfg.max_iters = max_iters
-    scale = max_iters / old
-    for sched in cfg.get('param_scheduler') or []:
-        if sched.get('type') == 'LinearLR':  # warm-up: at most a tenth of the run
-            sched['end'] = max(1, min(sched.get('end', max_iters), max_iters // 10))
-        else:
-            if 'milestones' in sched:
-                sched['milestones'] = [max(1, round(m * scale)) for m in sched['milestones']]
-            if sched.get('end', 0) >= old:
-                sched['end'] = max_iters
+
+
+def reference_batch(cfg):
+    """The total batch the config's lr and schedule are set for (images per iteration
+    over all processes): ``auto_scale_lr.base_batch_size``."""
+    ref = (cfg.get('auto_scale_lr') or {}).get('base_batch_size')
+    if not isinstance(ref, int) or ref < 1:
+        raise ValueError(
+            f'{cfg.filename} states no reference total batch (auto_scale_lr.base_batch_size='
+            f'{ref!r}): set auto_scale_lr = dict(enable=False, base_batch_size=N), N the '
+            'total batch its lr and iterations are set for (16 in configs/benchmarks/'
+            'mmdetection), or pass --keep-schedule to train them as written')
+    return ref
+
+
+def scale_to_batch(cfg, world_size):
+    """Keep the config's protocol per image on ``world_size`` processes.
+
+    With ``total = world_size x train_dataloader.batch_size`` and the config's
+    reference total batch (:func:`reference_batch`), the lr is multiplied by
+    ``total / reference`` by MMEngine (``auto_scale_lr.enable=True``: ``Runner.scale_lr``
+    before the schedulers are built; nothing here touches the lr, so it is scaled
+    once), and the iterations, lr steps and warm-up by ``reference / total``
+    (:func:`scale_schedule`): the run sees the same images at the same lr per image.
+    The checkpoint interval stays in iterations (capped at the run): it guards
+    against interruptions, and an iteration takes about as long on any number of
+    processes.
+
+    Args:
+        cfg (Config): an iteration-based detection config.
+        world_size (int): the number of training processes.
+    """
+    ref = reference_batch(cfg)
+    batch = cfg.train_dataloader.get('batch_size')
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f'train_dataloader.batch_size must be a positive int (images per '
+                         f'process), got {batch!r}')
+    old = _train_iters(cfg, 'scaling the schedule to the total batch (or --keep-schedule)')
+    factor = ref / (world_size * batch)
+    scale_schedule(cfg, factor, max(1, round(old * factor)))
+    cfg.auto_scale_lr.enable = True
+    ckpt = cfg.default_hooks.get('checkpoint')
+    if ckpt is not None and ckpt.get('interval'):
+        ckpt['interval'] = min(ckpt['interval'], cfg.train_cfg.max_iters)
+
+
+def set_max_iters(cfg, max_iters):
+    """Train ``max_iters`` iterations, with the lr steps and the warm-up at the same
+    fractions of the run (:func:`scale_schedule`)."""
+    old = _train_iters(cfg, '--max-iters')
+    scale_schedule(cfg, max_iters / old, max_iters)
     ckpt = cfg.default_hooks.get('checkpoint')
     if ckpt is not None:
         ckpt['interval'] = min(ckpt.get('interval', max_iters), max_iters)
     logger = cfg.default_hooks.get('logger')
     if logger is not None:
         logger['interval'] = min(logger.get('interval', 50), max(1, max_iters // 10))
+
+
+def describe_protocol(cfg, world_size):
+    """What the run does per iteration, as ``det_results.json`` records it: processes,
+    images per process and in total, the reference total batch, the lr after warm-up
+    (and the config's), iterations, lr steps and warm-up iterations."""
+    batch = cfg.train_dataloader.get('batch_size')
+    scaling = cfg.get('auto_scale_lr') or {}
+    ref = scaling.get('base_batch_size')
+    config_lr = cfg.optim_wrapper.get('optimizer', {}).get('lr')
+    lr = config_lr
+    if scaling.get('enable') and config_lr is not None:
+        lr = config_lr * world_size * batch / ref  # as Runner.scale_lr computes it
+    steps, warmup = [], 0
+    for sched in _schedulers(cfg):
+        steps += list(sched.get('milestones', []))
+        if sched.get('type') == 'LinearLR' and not sched.get('begin'):
+            warmup = sched.get('end', 0)
+    return dict(processes=world_size, images_per_process=batch, total_batch=world_size * batch,
+                reference_batch=ref, scaled=bool(scaling.get('enable')), lr=lr,
+                config_lr=config_lr, max_iters=cfg.train_cfg.get('max_iters'), steps=steps,
+                warmup_iters=warmup)
+
+
+def protocol_line(p):
+    """``protocol: 1 processes x 2 images = 2 images/iteration (reference 16): lr ...``."""
+    ref = p['reference_batch'] or 'not stated'
+    head = (f"protocol: {p['processes']} processes x {p['images_per_process']} images = "
+            f"{p['total_batch']} images/iteration (reference {ref}): ")
+    lr = f"lr {p['lr']:g} (config {p['config_lr']:g} at {p['reference_batch']})" \
+        if p['scaled'] else f"as written (--keep-schedule): lr {p['config_lr']:g}"
+    return (f"{head}{lr}, {p['max_iters']} iterations, steps {p['steps']}, "
+            f"warm-up {p['warmup_iters']} iterations")
 
 
 def set_short_side(cfg, short_side):
@@ -188,7 +337,20 @@ def detector_arch(cfg):
                      'model.roi_head.shared_head (C4) or model.neck (FPN)')
 
 
-def build_cfg(args):
+def build_cfg(args, world_size=None):
+    """The run's config from the command line.
+
+    Args:
+        args (argparse.Namespace): from :func:`parse_args`.
+        world_size (int, optional): the number of training processes; by default read
+            from the launcher's environment (:func:`launcher_world_size`).
+
+    Returns:
+        tuple[Config, dict | None, dict]: the config, the conversion report (None for
+        a random initialisation) and the protocol (:func:`describe_protocol`).
+    """
+    if world_size is None:
+        world_size = launcher_world_size(args.launcher)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -207,6 +369,12 @@ def build_cfg(args):
             classes = [line.strip() for line in f if line.strip()]
     if classes:
         set_classes(cfg, classes)
+    # first the protocol per image at this total batch, then the run's length
+    if args.keep_schedule:
+        if cfg.get('auto_scale_lr'):
+            cfg.auto_scale_lr.enable = False
+    else:
+        scale_to_batch(cfg, world_size)
     if args.max_iters:
         set_max_iters(cfg, args.max_iters)
     if args.short_side:
@@ -225,7 +393,7 @@ def build_cfg(args):
         report = dict(convert_checkpoint(args.pretrained, dst, arch), source=args.pretrained,
                       converted=dst)
         cfg.model.init_cfg = ConfigDict(type='Pretrained', checkpoint=dst)
-    return cfg, report
+    return cfg, report, describe_protocol(cfg, world_size)
 
 
 def _by_prefix(keys, depth=3):
@@ -239,6 +407,9 @@ def _by_prefix(keys, depth=3):
 
 def check_init(runner, report):
     """Fail early if converted weights do not fit the detector; log what is covered.
+
+    The keys are checked here, before the runner initialises the detector; the
+    values, once it has (:class:`LoadedValuesCheck`).
 
     Returns:
         dict | None: what the checkpoint initialises, for ``det_results.json``:
@@ -266,6 +437,44 @@ def check_init(runner, report):
     return dict(source=report['source'], format=report['format'],
                 loaded=_by_prefix(loaded), missing=missing,
                 unexpected=unexpected)
+
+
+class LoadedValuesCheck(Hook):
+    """Compare the detector's tensors with the converted checkpoint once the runner has
+    initialised the detector and loaded the checkpoint into it.
+
+    ``Runner.train()`` runs ``init_weights()`` (which applies ``model.init_cfg``, the
+    checkpoint) and ``load_or_resume()`` before ``before_train``; at the lowest
+    priority this hook sees what every other ``before_train`` hook left, i.e. the
+    weights of the first step. ``result`` is :func:`mmtobias.det.compare_loaded`'s
+    report, or ``skipped`` with the reason for a resumed run (its weights are the
+    last checkpoint's).
+
+    Args:
+        checkpoint (str): the converted checkpoint.
+    """
+
+    priority = 'LOWEST'
+
+    def __init__(self, checkpoint):
+        self.checkpoint = checkpoint
+        self.result = None
+
+    def before_train(self, runner):
+        if runner.iter > 0:
+            self.result = dict(skipped=f'resumed at iteration {runner.iter}')
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self.result = compare_loaded(load_state_dict(self.checkpoint), model)
+        n, differ = self.result['compared'], self.result['differ']
+        if differ:
+            runner.logger.warning(
+                f'{len(differ)} of the {n} tensors loaded from {self.checkpoint} no longer '
+                f"hold the checkpoint's values when training starts (max abs difference "
+                f"{self.result['max_abs_diff']:.3g}), e.g. {differ[:5]}: something "
+                'initialised them after loading')
+        else:
+            runner.logger.info(f"the {n} loaded tensors equal the checkpoint's")
 
 
 def summary_line(metrics):
@@ -297,16 +506,26 @@ def ap_vs_iou(metrics):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg, report = build_cfg(args)
+    cfg, report, protocol = build_cfg(args)
     runner = Runner.from_cfg(cfg)
+    if runner.world_size != protocol['processes']:
+        raise RuntimeError(f"the schedule was scaled for {protocol['processes']} processes "
+                           f'but the runner has {runner.world_size}')
+    runner.logger.info(protocol_line(protocol))
     init = check_init(runner, report)
+    values = None
+    if report is not None:
+        values = LoadedValuesCheck(report['converted'])
+        runner.register_hook(values)
     runner.train()
+    if init is not None:
+        init['values'] = values.result
     metrics = runner.test()
     line = summary_line(metrics)
     if is_main_process():
         result = dict(config=args.config, pretrained=args.pretrained,
-                      max_iters=cfg.train_cfg.max_iters, init=init, metrics=metrics,
-                      ap_vs_iou=ap_vs_iou(metrics), summary=line)
+                      max_iters=cfg.train_cfg.max_iters, protocol=protocol, init=init,
+                      metrics=metrics, ap_vs_iou=ap_vs_iou(metrics), summary=line)
         path = osp.join(cfg.work_dir, 'det_results.json')
         with open(path + '.tmp', 'w') as f:
             json.dump(result, f, indent=2)

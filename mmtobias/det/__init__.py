@@ -6,7 +6,7 @@ does not: detection configs list it (``custom_imports=dict(imports=['mmtobias',
 'mmtobias.det'], ...)``), and :mod:`mmtobias.utils.det_autoimport` imports it as soon
 as mmdet's models or evaluation package is imported.
 """
-from .checkpoint_converter import (check_against_model, convert_checkpoint,
+from .checkpoint_converter import (check_against_model, compare_loaded, convert_checkpoint,
                                    convert_state_dict, detect_format, load_state_dict)
 from .coco_iou_sweep_metric import CocoIoUSweepMetric
 from .res_layer_extra_norm import SharedResLayerExtraNorm
@@ -14,5 +14,6 @@ from .voc_iou_sweep_metric import VOCIoUSweepMetric
 
 __all__ = [
     'CocoIoUSweepMetric', 'SharedResLayerExtraNorm', 'VOCIoUSweepMetric', 'check_against_model',
-    'convert_checkpoint', 'convert_state_dict', 'detect_format', 'load_state_dict'
+    'compare_loaded', 'convert_checkpoint', 'convert_state_dict', 'detect_format',
+    'load_state_dict'
 ]

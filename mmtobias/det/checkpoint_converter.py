@@ -169,3 +169,30 @@ def check_against_model(state_dict, model):
     mismatched = [(k, tuple(v.shape), tuple(target[k].shape)) for k, v in state_dict.items()
                   if k in target and tuple(v.shape) != tuple(target[k].shape)]
     return missing, unexpected, mismatched
+
+
+def compare_loaded(state_dict, model):
+    """Compare a model's tensors with the checkpoint values loaded into them.
+
+    Only the keys of ``state_dict`` that the model has, with the same shape, are
+    compared (:func:`check_against_model` reports the others).
+
+    Returns:
+        dict: ``compared`` (how many tensors), ``equal`` (how many hold exactly the
+        checkpoint's values), ``max_abs_diff`` (the largest absolute difference, 0.0
+        when all are equal) and ``differ`` (the names of the others).
+    """
+    target = model.state_dict()
+    compared, max_abs_diff, differ = 0, 0.0, []
+    for key, value in state_dict.items():
+        current = target.get(key)
+        if current is None or current.shape != value.shape:
+            continue
+        compared += 1
+        current = current.detach().cpu()
+        if not torch.equal(current, value.to(current.dtype)):
+            differ.append(key)
+            diff = (current.double() - value.double()).abs().max().item()
+            max_abs_diff = max(max_abs_diff, diff)
+    return dict(compared=compared, equal=compared - len(differ), max_abs_diff=max_abs_diff,
+                differ=differ)

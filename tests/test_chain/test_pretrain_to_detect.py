@@ -132,6 +132,11 @@ def test_pretrain_convert_fine_tune(method, layout, pretrained, voc_root, tmp_pa
     assert last.startswith('AP50='), last
     init = result['init']
     assert init['unexpected'] == []
+    # once the runner has initialised the detector, every loaded tensor still holds the
+    # converted checkpoint's value (no later init overwrote it)
+    values = init['values']
+    assert values['compared'] > 0 and values['differ'] == [], (method, values['differ'][:5])
+    assert values['equal'] == values['compared'] and values['max_abs_diff'] == 0
     parts = _groups(init, layout)
     n, missing = parts['backbone']
     assert n > 0 and missing == [], (method, missing[:5])

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from mmpretrain.models import ResNet as MMPretrainResNet
 
 import mmtobias  # noqa: F401
-from mmtobias.det import (check_against_model, convert_checkpoint, convert_state_dict,
-                          detect_format)
+from mmtobias.det import (check_against_model, compare_loaded, convert_checkpoint,
+                          convert_state_dict, detect_format)
 
 CFG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'benchmarks', 'mmdetection',
                    'voc-layout')
@@ -127,6 +127,23 @@ def test_insloc_fpn_checkpoint_fills_neck_head_convs_and_fc1(tmp_path, resnet18_
     # for C4 the same file gives the backbone only
     c4, report = convert_state_dict(sd, 'c4')
     assert not any(k.startswith(('neck.', 'roi_head.bbox_head')) for k in c4)
+
+
+def test_compare_loaded_counts_equal_tensors_and_names_the_others(tmp_path, resnet18_weights):
+    src, dst = str(tmp_path / 'moco.pth'), str(tmp_path / 'det.pth')
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in resnet18_weights.items()}),
+               src)
+    convert_checkpoint(src, dst, 'c4')
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    model = _load_through_init_cfg(_tiny_detector_cfg('c4'), dst)
+    assert compare_loaded(converted, model) == dict(
+        compared=len(converted), equal=len(converted), max_abs_diff=0.0, differ=[])
+    with torch.no_grad():  # a later init of one layer
+        model.roi_head.shared_head.layer4[0].conv1.weight.add_(0.5)
+    report = compare_loaded(converted, model)
+    assert report['differ'] == ['roi_head.shared_head.layer4.0.conv1.weight']
+    assert report['equal'] == len(converted) - 1
+    assert report['max_abs_diff'] == pytest.approx(0.5)
 
 
 def test_bare_backbone_and_format_detection():

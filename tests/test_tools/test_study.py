@@ -1,5 +1,6 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 import json
+import os
 import os.path as osp
 import sys
 
@@ -197,6 +198,50 @@ def test_smoke_budget_runs_the_monitor_and_bg_sensitivity_end_to_end(tmp_path):
     assert saved['knn_curve'] == row['knn_curve']
     study.main(common + ['--report'])
     assert osp.getsize(osp.join(out, 'smoke', 'knn_curve.png')) > 0
+
+
+def test_random_init_is_the_mocov2_runs_own_start(tmp_path):
+    """The random-init backbone that every stage evaluates is the backbone the MoCo v2
+    run of the same seed starts its first step from (tools/initial_checkpoint.py on
+    the same derived config), not mmpretrain's default init."""
+    import torch
+
+    from mmtobias.testing import first_step_state, load_script, make_image_folder
+    images = str(tmp_path / 'images')
+    make_image_folder(images, num_images=16, size=(48, 40))
+    args = study.parse_args(['--budget', 'smoke', '--out', str(tmp_path / 'study'),
+                             '--train-images', images, '--probe-train', images,
+                             '--probe-val', images])
+    args.out = osp.abspath(args.out)
+    run_dir = osp.join(args.out, 'smoke', 'random_init_seed1')
+    os.makedirs(run_dir)
+    ckpt = study.stage_pretrain('random_init', 'smoke', 1, run_dir, args)
+    path = study.export_backbone(ckpt, 1, osp.join(run_dir, 'backbone.pth'))
+    backbone = torch.load(path, weights_only=True)['state_dict']
+    # the MoCo v2 run of seed 1, started as tools/train.py starts it
+    cfg_path = str(tmp_path / 'mocov2.py')
+    study.derive_pretrain_config('mocov2', 'smoke', 1, images,
+                                 osp.join(args.out, 'masks', 'train.tmask'), cfg_path,
+                                 knn_roots=(images, images))
+    train = load_script(osp.join(REPO, 'tools', 'train.py'))
+    cfg = train.merge_args(Config.fromfile(cfg_path), train.parse_args(
+        [cfg_path, '--work-dir', str(tmp_path / 'mocov2')]))
+    first = {k: v for k, v in first_step_state(cfg).items() if k.startswith('backbone.')}
+    assert sorted(backbone) == sorted(first)
+    for key, value in first.items():
+        assert torch.equal(backbone[key], value), key
+    # zero_init_residual=False as in pretraining; mmpretrain's default zeroes these
+    assert torch.all(backbone['backbone.layer1.0.bn2.weight'] == 1)
+    assert torch.all(study.build_backbone(None, 1).layer1[0].bn2.weight == 0)
+
+
+def test_an_old_random_init_run_directory_is_refused(tmp_path):
+    import torch
+    old = str(tmp_path / 'backbone.pth')  # exported by the study before the change
+    torch.save(dict(state_dict={}, meta=dict(source='random init')), old)
+    with pytest.raises(RuntimeError, match='are stale; delete that folder'):
+        study.export_backbone(str(tmp_path / 'pretrain' / 'initial.pth'), 0, old)
+    assert study.export_backbone(None, 0, old) == old  # as it was made: kept
 
 
 def _row(method, seed, knn, **stages):

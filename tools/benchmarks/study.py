@@ -29,6 +29,8 @@ committed rows join every report, and a run whose committed row already has ever
 wanted stage is not run again, so a fresh checkout (whose ``work_dirs`` is empty)
 goes on with the runs that are missing. Checkpoints are not committed: a detection
 fine-tune of a committed run whose checkpoint is gone pretrains it again.
+The ``random_init`` backbone is the MoCo v2 run's own start at the same seed: its model
+after the Runner's init, before the first step (``tools/initial_checkpoint.py``).
 
 Example (the defaults use ../shared/data beside the repository)::
 
@@ -69,7 +71,10 @@ SHARED = osp.join(osp.dirname(REPO), 'shared', 'data')
 
 # method -> (config, pipeline edits). All share the MoCo v2 model and schedule.
 METHODS = {
-    'random_init': dict(config=None),
+    # the MoCo v2 run's own start (tools/initial_checkpoint.py): its backbone after the
+    # Runner's init, before the first step, at the same seed; so the comparison
+    # measures pretraining and nothing else (same init, same zero_init_residual)
+    'random_init': dict(config='configs/mocov2_r50.py', initial=True),
     'mocov2': dict(config='configs/mocov2_r50.py'),
     'tobias_p0.3': dict(config='configs/mocov2_tobias_r50.py', swap_prob=0.3),
     'tobias_p0.5': dict(config='configs/mocov2_tobias_r50.py', swap_prob=0.5),
@@ -233,11 +238,12 @@ def final_checkpoint(work_dir, budget):
 
 
 def stage_pretrain(method, budget, seed, run_dir, args):
-    """Pretrain (or resume); returns the final checkpoint, or None for random init."""
-    if METHODS[method]['config'] is None:
-        return None
+    """Pretrain (or resume); returns the final checkpoint. For random init (``initial``
+    methods) the checkpoint is the run's initial weights, written by
+    ``tools/initial_checkpoint.py`` from the same derived config."""
+    initial = METHODS[method].get('initial', False)
     work_dir = osp.join(run_dir, 'pretrain')
-    ckpt = final_checkpoint(work_dir, budget)
+    ckpt = osp.join(work_dir, 'initial.pth') if initial else final_checkpoint(work_dir, budget)
     done = osp.join(run_dir, 'pretrain.json')
     if osp.exists(done) and osp.exists(ckpt):
         return ckpt
@@ -245,11 +251,15 @@ def stage_pretrain(method, budget, seed, run_dir, args):
     mask_file = osp.join(args.out, 'masks', 'train.tmask')
     derive_pretrain_config(method, budget, seed, args.train_images, mask_file, cfg_path,
                            knn_roots=(args.probe_train, args.probe_val))
-    cmd = [sys.executable, 'tools/train.py', cfg_path, '--work-dir', work_dir]
-    if args.amp:
-        cmd.append('--amp')
-    if osp.exists(osp.join(work_dir, 'last_checkpoint')):
-        cmd.append('--resume')
+    if initial:
+        cmd = [sys.executable, 'tools/initial_checkpoint.py', cfg_path, ckpt, '--work-dir',
+               work_dir]
+    else:
+        cmd = [sys.executable, 'tools/train.py', cfg_path, '--work-dir', work_dir]
+        if args.amp:
+            cmd.append('--amp')
+        if osp.exists(osp.join(work_dir, 'last_checkpoint')):
+            cmd.append('--resume')
     start = time.time()
     run(cmd, osp.join(run_dir, 'pretrain.log'))
     if not osp.exists(ckpt):
@@ -260,7 +270,8 @@ def stage_pretrain(method, budget, seed, run_dir, args):
 
 
 def build_backbone(ckpt, seed):
-    """ResNet-18 with the checkpoint's ``backbone.*`` weights (random init if None)."""
+    """ResNet-18 with the checkpoint's ``backbone.*`` weights (mmpretrain's default
+    init if None; the study's random init is a checkpoint, see ``METHODS``)."""
     import torch
     from mmengine.logging import MMLogger
     from mmpretrain.registry import MODELS
@@ -284,9 +295,19 @@ def build_backbone(ckpt, seed):
 
 
 def export_backbone(ckpt, seed, path):
-    """Write a checkpoint with only ``backbone.*`` (for CorLoc and detection)."""
+    """Write a checkpoint with only ``backbone.*`` (for CorLoc and detection).
+
+    An existing one made without a checkpoint while there is one now (a random-init
+    run directory from before random init was the MoCo v2 run's start) is refused:
+    the stage results beside it were measured on other weights."""
     import torch
-    if not osp.exists(path):
+    if osp.exists(path):
+        source = torch.load(path, map_location='cpu', weights_only=True)['meta']['source']
+        if (source == 'random init') != (ckpt is None):
+            raise RuntimeError(f'{path} was exported from {source!r}, not {ckpt!r}: the '
+                               f'results in {osp.dirname(path)} are stale; delete that '
+                               'folder to run it again')
+    else:
         backbone = build_backbone(ckpt, seed)
         state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
         fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
@@ -482,7 +503,7 @@ def run_one(method, seed, args):
     backbone_ckpt = export_backbone(ckpt, seed, osp.join(run_dir, 'backbone.pth'))
     row = dict(method=method, seed=seed, budget=args.budget,
                settings=BUDGETS[args.budget])
-    if ckpt is not None:
+    if ckpt is not None and not METHODS[method].get('initial'):
         row['pretrain_seconds'] = load_json(osp.join(run_dir, 'pretrain.json'))['seconds']
         curve = knn_curve(osp.join(run_dir, 'pretrain'))
         if curve:

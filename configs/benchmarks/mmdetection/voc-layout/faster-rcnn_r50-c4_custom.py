@@ -1,6 +1,7 @@
 # Faster R-CNN R50-C4 transfer to any VOC-layout dataset with its own classes, with
-# the VOC protocol's model and 24k schedule (shorten it with det_train.py --max-iters,
-# which scales the lr steps). Example on the kangaroo photos:
+# the VOC protocol's model and 24k schedule at 16 images per iteration (det_train.py
+# scales lr and schedule to your total batch, see README "Fine-tuning on fewer GPUs";
+# --max-iters shortens the run, steps and warm-up alike). Example on the kangaroo photos:
 #   python tools/dataset_converters/pairs_to_voc.py ../shared/data/kangaroo /tmp/kangaroo_voc
 #   python tools/det_train.py THIS_CONFIG --pretrained CKPT --data-root /tmp/kangaroo_voc \
 #       --max-iters 2000            # classes are read from /tmp/kangaroo_voc/classes.txt

@@ -19,6 +19,10 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=lr_steps,
          gamma=0.1),
 ]
+# The reference total batch of the lr and iterations above. tools/det_train.py keeps
+# the protocol per image on any number of processes: it enables the lr scaling to
+# the actual total batch and scales iterations, steps and warm-up inversely
+# (--keep-schedule: as written). Other entry points train the numbers as written.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
