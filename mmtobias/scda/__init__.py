@@ -10,7 +10,8 @@ from .mask_store import (FORMAT_VERSION, MaskStore, dataset_fingerprint,
                          export_released_json, image_stat,
                          import_released_json, write_mask_store)
 from .plan import check_mask_file
-from .runtime import (PRECISIONS, available_cores, default_workers_threads,
+from .runtime import (DECODES, PRECISIONS, available_cores,
+                      default_workers_threads, resolve_decode,
                       resolve_precision)
 
 __all__ = [
@@ -18,8 +19,9 @@ __all__ = [
     'build_scda_backbone', 'init_weights', 'scda_map', 'top_fraction_mask',
     'FORMAT_VERSION', 'MaskStore', 'dataset_fingerprint', 'image_stat',
     'export_released_json', 'import_released_json', 'write_mask_store',
-    'PRECISIONS', 'check_mask_file', 'generate_masks', 'map_settings',
-    'resolve_precision', 'available_cores', 'default_workers_threads',
+    'PRECISIONS', 'DECODES', 'check_mask_file', 'generate_masks',
+    'map_settings', 'resolve_precision', 'resolve_decode', 'available_cores',
+    'default_workers_threads',
     'MaskFileLock', 'check_writable',
     'IMG_EXTENSIONS', 'ImageListDataset', 'dataset_image_paths',
     'decode_image', 'scan_images'

@@ -26,7 +26,6 @@ import json
 import logging
 import os.path as osp
 import time
-from contextlib import nullcontext
 from typing import Optional, Sequence
 
 import numpy as np
@@ -36,17 +35,18 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
-from .core import IMAGENET_MEAN, IMAGENET_STD, build_scda_backbone, scda_map
 from .file_lock import MaskFileLock, check_writable
+from .gpu_decode import NvjpegBatchDecoder
 from .image_list import ImageListDataset
 from .mask_store import write_mask_store
-from .plan import check_mask_file, image_keys, plan_masks
-from .runtime import (PRECISIONS, all_gather_rows, broadcast_json,
-                      default_workers_threads, resolve_precision,
-                      torch_threads)
+from .pipeline import SCDANet, iter_maps
+from .plan import check_mask_file, image_keys, plan_masks, recorded_decode
+from .runtime import (DECODES, PRECISIONS, all_gather_rows, broadcast_json,
+                      default_workers_threads, resolve_decode,
+                      resolve_precision, torch_threads)
 from .shards import remove_shards, save_shard, shard_path
 
-__all__ = ['PRECISIONS', 'resolve_precision', 'check_mask_file',
+__all__ = ['PRECISIONS', 'DECODES', 'resolve_precision', 'check_mask_file',
            'generate_masks', 'map_settings']
 
 _POLL = 1.0  # seconds between tries of a held lock
@@ -64,40 +64,6 @@ def map_settings(arch: str = 'resnet50',
     arguments of :func:`generate_masks` (same names and defaults)."""
     return dict(backbone=arch, init=init, seed=seed, input_size=input_size,
                 layer4_stride=layer4_stride, extra_pool=extra_pool, grid_pool=grid)
-
-
-# -- the network ------------------------------------------------------------
-class _SCDANet:
-    """The random backbone on ``device``: uint8 images -> raw SCDA maps."""
-
-    def __init__(self, arch, init, seed, input_size, layer4_stride,
-                 extra_pool, grid, device, precision, channels_last):
-        self.device, self.input_size = device, input_size
-        self.memory_format = (torch.channels_last if channels_last else
-                              torch.contiguous_format)
-        self.model = build_scda_backbone(
-            arch, init, seed, layer4_stride, extra_pool,
-            grid).to(device).to(memory_format=self.memory_format)
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-        self.autocast = ((lambda: torch.autocast(device.type,
-                                                 dtype=torch.bfloat16))
-                         if precision == 'bf16' else nullcontext)
-        with torch.inference_mode():
-            out_hw = self.model(torch.zeros(1, 3, input_size, input_size,
-                                            device=device)).shape[-2:]
-        if out_hw[0] != out_hw[1]:
-            raise ValueError(f'The network gives a {tuple(out_hw)} map at '
-                             f'input_size={input_size}; masks need a square '
-                             f'grid.')
-        self.grid = int(out_hw[0])
-
-    def __call__(self, imgs: torch.Tensor) -> np.ndarray:
-        # imgs: N x 3 x S x S uint8 -> normalised float -> N x g x g maps
-        x = imgs.to(self.device).float().div_(255).sub_(self.mean)
-        x = x.div_(self.std).contiguous(memory_format=self.memory_format)
-        with torch.inference_mode(), self.autocast():
-            return scda_map(self.model(x)).cpu().numpy()
 
 
 # -- the steps ----------------------------------------------------------------
@@ -134,7 +100,7 @@ def _start(lock: MaskFileLock, out_file: str, out_option: str,
 
 
 def _compute(plan, keys, paths, net, batch_size, shard_size, num_workers,
-             shard_dir, lock, token, progress) -> dict:
+             decode, shard_dir, lock, token, progress, logger) -> dict:
     """This rank's share of the pending shards: key indices, maps, valid
     flags and the reasons of the unreadable images."""
     rank, world_size = get_dist_info()
@@ -149,24 +115,31 @@ def _compute(plan, keys, paths, net, batch_size, shard_size, num_workers,
                maps=[np.zeros((0, g, g), np.float32)], reasons={})
     if batches:
         _run_batches(batches, shards, where, keys, paths, net, num_workers,
-                     plan['signatures'], shard_dir, lock, token, out,
-                     progress and rank == 0)
+                     decode, plan['signatures'], shard_dir, lock, token, out,
+                     progress and rank == 0, logger)
     return dict(idx=np.concatenate(out['idx']),
                 maps=np.concatenate(out['maps']),
                 valid=np.concatenate(out['valid']), reasons=out['reasons'])
 
 
 def _run_batches(batches, shards, where, keys, paths, net, num_workers,
-                 signatures, shard_dir, lock, token, out, progress) -> None:
+                 decode, signatures, shard_dir, lock, token, out, progress,
+                 logger) -> None:
     """Decode and compute ``batches``, collecting finished shards in ``out``
     and checkpointing them while this run holds the lock."""
     g = net.grid
     bar = ProgressBar(sum(map(len, batches))) if progress else None
     buffers = {}
-    loader = DataLoader(ImageListDataset(paths, net.input_size, min_size=g),
-                        batch_sampler=batches, num_workers=num_workers)
-    for idx, imgs, ok, reasons in loader:
-        maps = net(imgs)
+    dataset = ImageListDataset(paths, net.input_size, min_size=g,
+                               decode=decode)
+    # pinned batches reach the GPU while it computes (nvjpeg: bytes only)
+    pin = torch.device(net.device).type == 'cuda' and decode != 'nvjpeg'
+    loader = DataLoader(dataset, batch_sampler=batches,
+                        num_workers=num_workers, collate_fn=dataset.collate,
+                        pin_memory=pin)
+    decoder = (NvjpegBatchDecoder(dataset.decode_cpu, net.input_size,
+                                  net.device) if decode == 'nvjpeg' else None)
+    for idx, maps, ok, reasons in iter_maps(loader, net, decoder):
         for j, i in enumerate(idx.tolist()):
             s, pos = where[i]
             n_s = len(shards[s])
@@ -190,6 +163,8 @@ def _run_batches(batches, shards, where, keys, paths, net, num_workers,
             bar.update(len(idx))
     if bar is not None:
         bar.file.write('\n')
+    if decoder is not None:
+        decoder.log_summary(logger)
 
 
 def _gather(part: dict) -> dict:
@@ -287,6 +262,7 @@ def generate_masks(img_paths: Sequence[str],
                    num_workers: Optional[int] = None,
                    num_threads: Optional[int] = None,
                    precision: str = 'auto',
+                   decode: str = 'auto',
                    channels_last: bool = True,
                    device=None,
                    shard_size: int = 1024,
@@ -303,6 +279,12 @@ def generate_masks(img_paths: Sequence[str],
     ``torch.distributed``: one process). Network arguments: see
     :func:`~mmtobias.scda.build_scda_backbone`; ``precision`` is 'fp32',
     'bf16' (autocast) or 'auto' (see :func:`resolve_precision`).
+    ``decode`` is 'pil' (the released approach), 'draft' (JPEGs decoded at
+    a reduced DCT scale that keeps the input size), 'nvjpeg' (JPEGs decoded
+    and resized on the GPU, other files on the CPU) or 'auto' ('draft',
+    measured to keep >= 99.9 % of 'pil''s foreground cells; an existing
+    ``out_file``'s own path when updating it; see
+    :func:`~mmtobias.scda.runtime.resolve_decode`).
     ``num_workers`` (decode processes) and ``num_threads`` (torch threads
     while computing) default to a split of the available cores, see
     :func:`~mmtobias.scda.runtime.default_workers_threads`. With ``reuse``,
@@ -327,8 +309,7 @@ def generate_masks(img_paths: Sequence[str],
     device = torch.device(device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     precision = resolve_precision(precision, device)
-    num_workers, num_threads = default_workers_threads(
-        device, num_workers, num_threads)
+    resolve_decode(decode, device)  # argument errors before any work
     data_root = osp.abspath(data_root)
     keys, paths = image_keys(img_paths, data_root)
     if not keys:
@@ -337,14 +318,21 @@ def generate_masks(img_paths: Sequence[str],
     lock = MaskFileLock(out_file + '.lock', lock_timeout, logger)
     try:
         token = _start(lock, out_file, out_option, shard_dir)
+        # 'auto' keeps the path of the file being updated (its maps reusable)
+        decode = resolve_decode(decode, device, broadcast_json(
+            recorded_decode(out_file) if rank == 0 and reuse and
+            decode == 'auto' else None))
+        num_workers, num_threads = default_workers_threads(
+            device, num_workers, num_threads, decode)
         shard_dir = shard_dir or out_file + '.shards'
         with torch_threads(num_threads):
-            net = _SCDANet(arch, init, seed, input_size, layer4_stride,
-                           extra_pool, grid, device, precision, channels_last)
+            net = SCDANet(arch, init, seed, input_size, layer4_stride,
+                          extra_pool, grid, device, precision, channels_last)
             meta = dict(map_settings(arch, init, seed, input_size,
                                      layer4_stride, extra_pool, grid),
-                        precision=precision, data_root=data_root,
-                        aggregation='channel_sum', resize='bilinear')
+                        precision=precision, decode=decode,
+                        data_root=data_root, aggregation='channel_sum',
+                        resize='bilinear')
             base = json.dumps(dict({k: v for k, v in meta.items()
                                     if k != 'data_root'}, grid=net.grid,
                                    batch_size=batch_size), sort_keys=True)
@@ -355,7 +343,8 @@ def generate_masks(img_paths: Sequence[str],
             plan = broadcast_json(plan)
             start = time.perf_counter()
             part = _compute(plan, keys, paths, net, batch_size, shard_size,
-                            num_workers, shard_dir, lock, token, progress)
+                            num_workers, decode, shard_dir, lock, token,
+                            progress, logger)
             new = _gather(part)
             seconds = time.perf_counter() - start
         summary = None
@@ -367,7 +356,8 @@ def generate_masks(img_paths: Sequence[str],
             threads = f', {num_threads} threads' if num_threads else ''
             _log_summary(summary, new, keys, paths,
                          f'{world_size} process(es), batch {batch_size}, '
-                         f'{precision}, {num_workers} decode workers'
+                         f'{precision}, {decode} decoding, {num_workers} '
+                         f'decode workers'
                          f'{threads}', logger)
     finally:
         if rank == 0:

@@ -17,7 +17,24 @@ from mmengine.logging import print_log
 from .mask_store import MaskStore, dataset_fingerprint, image_stat
 from .shards import load_shard, shard_path, shard_signature
 
-__all__ = ['image_keys', 'check_mask_file', 'plan_masks']
+__all__ = ['image_keys', 'check_mask_file', 'plan_masks', 'recorded_decode']
+
+# Meta entries recorded since a later mmtobias, with the value that files
+# written before them were made with (decode: PIL, in full).
+_LEGACY_META = dict(decode='pil')
+
+
+def _setting(meta: dict, key: str):
+    return meta.get(key, _LEGACY_META.get(key))
+
+
+def recorded_decode(mask_file: str) -> Optional[str]:
+    """The decoding path ``mask_file`` was made with ('pil' for files from
+    before it was recorded); None without a readable file."""
+    try:
+        return _setting(MaskStore(mask_file).meta, 'decode')
+    except (ValueError, KeyError, OSError):
+        return None
 
 
 def image_keys(img_paths: Sequence[str], data_root: str):
@@ -57,8 +74,8 @@ def check_mask_file(mask_file: str, img_paths: Sequence[str], data_root: str,
                 f"({meta.get('num_images')} images under "
                 f"{meta.get('data_root')}; the dataset has {len(keys)} "
                 f'under {data_root})')
-    diff = [f'{k}: file {meta.get(k)!r}, wanted {v!r}'
-            for k, v in (settings or {}).items() if meta.get(k) != v]
+    diff = [f'{k}: file {_setting(meta, k)!r}, wanted {v!r}'
+            for k, v in (settings or {}).items() if _setting(meta, k) != v]
     if diff:
         return (f'mask file {mask_file} was made with other settings ('
                 + '; '.join(diff) + ')')
@@ -84,7 +101,7 @@ def _reuse_file(out_file, keys, stats, meta, grid, work, logger) -> bool:
         old_meta, old_keys, old_stats = store.meta, store.keys(), store.stats
     except (ValueError, KeyError, OSError):
         return False  # absent or unreadable: computed anew
-    if store.grid != grid or any(old_meta.get(k) != v for k, v in
+    if store.grid != grid or any(_setting(old_meta, k) != v for k, v in
                                  meta.items() if k != 'data_root'):
         return False
     if old_stats is None:

@@ -1,6 +1,6 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
-"""Where mask generation runs: precision, CPU defaults and its
-torch.distributed traffic.
+"""Where mask generation runs: precision, decoding path, worker defaults and
+its torch.distributed traffic.
 
 Every collective here sends contiguous, dense tensors of the same shape and
 dtype from every rank (NCCL's rules; gloo is more lenient, so the tests on CPU
@@ -16,11 +16,18 @@ import numpy as np
 import torch
 from mmengine.dist import all_gather, broadcast, get_dist_info
 
-__all__ = ['PRECISIONS', 'resolve_precision', 'available_cores',
-           'default_workers_threads', 'torch_threads', 'broadcast_json',
-           'all_gather_rows']
+__all__ = ['PRECISIONS', 'DECODES', 'resolve_precision', 'resolve_decode',
+           'available_cores', 'default_workers_threads', 'torch_threads',
+           'broadcast_json', 'all_gather_rows']
 
 PRECISIONS = ('auto', 'fp32', 'bf16')
+DECODES = ('auto', 'pil', 'draft', 'nvjpeg')
+# What 'auto' decodes with: only a path measured to keep >= 99 % of the
+# released approach's foreground cells on real photos may be chosen here
+# (tools/benchmarks/mask_decode_agreement.py; docs/mask_decoding.md).
+# 'draft' kept 99.92-100 % on Imagenette, kangaroo and cards; 'nvjpeg' is
+# measured on a GPU only, so it stays opt-in.
+AUTO_DECODE = 'draft'
 
 
 def resolve_precision(precision: str, device) -> str:
@@ -43,6 +50,33 @@ def resolve_precision(precision: str, device) -> str:
     return 'fp32'
 
 
+def resolve_decode(decode: str, device,
+                   existing: Optional[str] = None) -> str:
+    """The decoding path of ``decode`` on ``device``.
+
+    'pil' is the released approach (full-size PIL decode, bilinear resize);
+    'draft' decodes JPEGs at the largest DCT scale (1/2, 1/4, 1/8) that
+    keeps both sides >= the network input, then resizes the same way;
+    'nvjpeg' decodes JPEGs in batches on the GPU and resizes there, other
+    files on the CPU. 'auto' is :data:`AUTO_DECODE` on every device, so the
+    maps do not depend on where they are computed, except that it keeps
+    ``existing``, the path of the mask file being updated (when usable on
+    ``device``), so that the maps of its unchanged images stay reusable.
+    """
+    if decode not in DECODES:
+        raise ValueError(f'decode={decode!r} is not supported; choose one of '
+                         f'{DECODES}.')
+    if decode == 'auto':
+        usable = ('pil', 'draft') + (
+            ('nvjpeg', ) if torch.device(device).type == 'cuda' else ())
+        return existing if existing in usable else AUTO_DECODE
+    if decode == 'nvjpeg' and torch.device(device).type != 'cuda':
+        raise ValueError(f"decode='nvjpeg' decodes on a CUDA GPU, but the "
+                         f'device is {torch.device(device)}; use '
+                         f"decode='pil' or 'draft' (or 'auto').")
+    return decode
+
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity where the OS has it,
     else ``os.cpu_count()``), shared among the ``LOCAL_WORLD_SIZE``
@@ -56,7 +90,8 @@ def available_cores() -> int:
 
 
 def default_workers_threads(device, num_workers: Optional[int] = None,
-                            num_threads: Optional[int] = None
+                            num_threads: Optional[int] = None,
+                            decode: str = 'pil'
                             ) -> Tuple[int, Optional[int]]:
     """Decode workers and torch compute threads, None meaning "choose".
 
@@ -67,9 +102,13 @@ def default_workers_threads(device, num_workers: Optional[int] = None,
       ``min(8, cores // 4)``; ``num_threads`` = ``cores - num_workers``
       (at least 1), never above the current ``torch.get_num_threads()``, so
       ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` still cap it.
-    - CUDA (and other accelerators): decoding is the bottleneck, so
-      ``num_workers`` = ``min(8, cores - 1)`` (at least 1); ``num_threads``
-      stays None (the torch setting is left alone).
+    - CUDA (and other accelerators): decoding on the CPU is the bottleneck,
+      so every core but the main process's decodes: ``num_workers`` =
+      ``min(32, cores - 1)`` (at least 1; 32 bounds the memory of the
+      forked workers). With ``decode='nvjpeg'`` the workers only read the
+      files (and decode the few that are not GPU-decodable JPEGs):
+      ``min(8, cores - 1)``. ``num_threads`` stays None (the torch setting
+      is left alone).
 
     Returns:
         tuple[int, int | None]: ``(num_workers, num_threads)``.
@@ -80,7 +119,8 @@ def default_workers_threads(device, num_workers: Optional[int] = None,
         if on_cpu:
             num_workers = 0 if cores <= 2 else min(8, cores // 4)
         else:
-            num_workers = max(1, min(8, cores - 1))
+            cap = 8 if decode == 'nvjpeg' else 32
+            num_workers = max(1, min(cap, cores - 1))
     if num_threads is None and on_cpu:
         num_threads = max(1, min(torch.get_num_threads(),
                                  cores - num_workers))

@@ -1,10 +1,13 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """Pretraining and detection on a GPU through the user's commands: 10 iterations of
-MoCo v2 + Tobias, SimCLR + Tobias, InsLoc-C4 and InsLoc-FPN with ``--amp``
-(``tools/train.py``), MoCo v2 + Tobias through ``tools/dist_train.sh CONFIG 1`` (NCCL),
-and 10 detection iterations (``tools/det_train.py``) when mmcv's ops are compiled for
-CUDA. Full-size ResNet-50 models, 20 synthetic 256x256 images, batch 2. Skipped
-without CUDA."""
+MoCo v2 + Tobias, SimCLR + Tobias, InsLoc-C4 and InsLoc-FPN with ``--amp`` (fp16 with
+a loss scaler, ``tools/train.py``), MoCo v2 + Tobias with bf16 autocast
+(``AutocastOptimWrapper``) and with ``ChannelsLastHook``, MoCo v2 + Tobias through
+``tools/dist_train.sh CONFIG 1`` (NCCL), CUDA against CPU RoIAlign (torchvision's, and
+mmcv's when it has CUDA ops) on random boxes, and 10 detection iterations
+(``tools/det_train.py``) when mmcv's ops are compiled for CUDA. Full-size ResNet-50
+models, 20 synthetic 256x256 images, batch 2. Each test stops at 150 s
+(``run_gpu_checks.sh``'s budget). Skipped without CUDA."""
 import glob
 import importlib.util
 import json
@@ -46,7 +49,7 @@ def load_tool(rel):
     return module
 
 
-def run(cmd, cwd, env=None, timeout=900):
+def run(cmd, cwd, env=None, timeout=140):
     full_env = dict(os.environ)
     full_env['PYTHONPATH'] = os.pathsep.join(
         p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
@@ -101,6 +104,7 @@ def check_ten_iterations(work_dir):
     assert all(math.isfinite(v) for v in losses), losses
 
 
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize('name', list(CONFIGS))
 def test_config_trains_ten_iterations_with_amp(name, images, tmp_path):
     if name == 'insloc_fpn' and mmcv_ops_error():
@@ -115,6 +119,73 @@ def test_config_trains_ten_iterations_with_amp(name, images, tmp_path):
     check_ten_iterations(work_dir)
 
 
+@pytest.mark.timeout(150)
+def test_bf16_autocast_trains_ten_iterations(images, tmp_path):
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip(f'{torch.cuda.get_device_name(0)} has no bf16')
+    work_dir = str(tmp_path / 'work')
+    result = run([PY, osp.join(REPO, 'tools', 'train.py'),
+                  osp.join(REPO, CONFIGS['mocov2_tobias']), '--work-dir', work_dir,
+                  '--cfg-options', f'train_dataloader.dataset.data_root={images}',
+                  'optim_wrapper.type=AutocastOptimWrapper', 'optim_wrapper.dtype=bfloat16',
+                  *SMALL_DATA], cwd=str(tmp_path))
+    assert 'AutocastOptimWrapper' in result.stdout + result.stderr
+    check_ten_iterations(work_dir)
+
+
+CHANNELS_LAST_CONFIG = """
+_base_ = {base!r}
+custom_hooks = [*_base_.custom_hooks, dict(type='ChannelsLastHook')]
+"""
+
+
+@pytest.mark.timeout(150)
+def test_channels_last_trains_ten_iterations(images, tmp_path):
+    config = tmp_path / 'mocov2_tobias_channels_last.py'
+    config.write_text(CHANNELS_LAST_CONFIG.format(
+        base=osp.join(REPO, CONFIGS['mocov2_tobias'])))
+    work_dir = str(tmp_path / 'work')
+    result = run([PY, osp.join(REPO, 'tools', 'train.py'), str(config), '--amp',
+                  '--work-dir', work_dir, '--cfg-options',
+                  f'train_dataloader.dataset.data_root={images}', *SMALL_DATA],
+                 cwd=str(tmp_path))
+    assert 'channels-last' in (result.stdout + result.stderr).lower()
+    check_ten_iterations(work_dir)
+
+
+def _random_rois(num, size, generator):
+    """``num`` boxes (batch index, x1, y1, x2, y2) inside a ``size`` x ``size`` image,
+    some smaller than a feature cell and some reaching past the border."""
+    xy = torch.rand(num, 2, generator=generator) * size
+    wh = torch.rand(num, 2, generator=generator) * size * 0.6 + 0.5
+    batch = torch.randint(0, 2, (num, 1), generator=generator).float()
+    return torch.cat([batch, xy, xy + wh], dim=1)
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize('impl', ['torchvision', 'mmcv'])
+def test_roi_align_cuda_matches_cpu(impl):
+    generator = torch.Generator().manual_seed(0)
+    feats = torch.randn(2, 16, 32, 32, generator=generator)
+    rois = _random_rois(500, 512, generator)
+    if impl == 'torchvision':
+        from torchvision.ops import roi_align
+
+        def align(f, r):
+            return roi_align(f, r, (7, 7), 1 / 16, 2, aligned=True)
+    else:
+        reason = mmcv_ops_error(need_cuda=True)
+        if reason:
+            pytest.skip(f'mmcv RoIAlign on CUDA: {reason}')
+        from mmcv.ops import RoIAlign
+        align = RoIAlign((7, 7), 1 / 16, sampling_ratio=2, aligned=True)
+    cpu = align(feats, rois)
+    cuda = align(feats.cuda(), rois.cuda()).cpu()
+    # float32 sums of 4 bilinear samples: rounding differs, the values do not
+    torch.testing.assert_close(cuda, cpu, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.timeout(150)
 def test_dist_train_one_gpu(images, tmp_path):
     work_dir = str(tmp_path / 'work')
     result = run(['bash', osp.join(REPO, 'tools', 'dist_train.sh'),
@@ -125,6 +196,7 @@ def test_dist_train_one_gpu(images, tmp_path):
     check_ten_iterations(work_dir)
 
 
+@pytest.mark.timeout(150)
 def test_detection_ten_iterations(tmp_path):
     reason = mmcv_ops_error(need_cuda=True)
     if reason:

@@ -103,7 +103,7 @@ def test_unwritable_out_fails_before_any_image_is_decoded(tmp_path,
         raise AssertionError('work started before the output was checked')
 
     monkeypatch.setattr(gen, 'ImageListDataset', no_work)
-    monkeypatch.setattr(gen, '_SCDANet', no_work)
+    monkeypatch.setattr(gen, 'SCDANet', no_work)
     with pytest.raises(ValueError, match=r"--out '.*a_file/m.tmask' cannot be "
                        r'written .*set --out to'):
         gen.generate_masks(paths, root, str(blocker / 'm.tmask'),

@@ -33,11 +33,37 @@ def test_cpu_threads_never_exceed_the_torch_setting(monkeypatch):
         torch.set_num_threads(threads)
 
 
-def test_cuda_defaults_keep_decode_workers(monkeypatch):
+def test_cuda_defaults_decode_on_every_core_but_one(monkeypatch):
     monkeypatch.setattr(runtime, 'available_cores', lambda: 2)
     assert runtime.default_workers_threads('cuda') == (1, None)
-    monkeypatch.setattr(runtime, 'available_cores', lambda: 32)
-    assert runtime.default_workers_threads(torch.device('cuda')) == (8, None)
+    monkeypatch.setattr(runtime, 'available_cores', lambda: 16)
+    assert runtime.default_workers_threads(torch.device('cuda')) == (15, None)
+    assert runtime.default_workers_threads('cuda', decode='draft') == (15,
+                                                                      None)
+    # nvjpeg's workers only read files: fewer suffice
+    assert runtime.default_workers_threads('cuda', decode='nvjpeg') == (8,
+                                                                       None)
+    monkeypatch.setattr(runtime, 'available_cores', lambda: 128)
+    assert runtime.default_workers_threads('cuda') == (32, None)
+
+
+def test_resolve_decode_names_the_option():
+    assert runtime.resolve_decode('auto', 'cpu') == runtime.AUTO_DECODE
+    assert runtime.AUTO_DECODE == 'draft'  # measured >= 99 %; nvjpeg opt-in
+    assert runtime.resolve_decode('auto', 'cuda') == runtime.AUTO_DECODE
+    assert runtime.resolve_decode('draft', 'cpu') == 'draft'
+    assert runtime.resolve_decode('nvjpeg', 'cuda:0') == 'nvjpeg'
+    # 'auto' keeps the path of the mask file being updated, where usable
+    assert runtime.resolve_decode('auto', 'cpu', 'pil') == 'pil'
+    assert runtime.resolve_decode('auto', 'cuda', 'nvjpeg') == 'nvjpeg'
+    assert runtime.resolve_decode('auto', 'cpu', 'nvjpeg') == 'draft'
+    assert runtime.resolve_decode('draft', 'cpu', 'pil') == 'draft'
+    with pytest.raises(ValueError, match="decode='nvjpeg' decodes on a CUDA"
+                       ".*device is cpu"):
+        runtime.resolve_decode('nvjpeg', 'cpu')
+    with pytest.raises(ValueError, match=r"decode='jpeg' is not supported; "
+                       r"choose one of \('auto', 'pil', 'draft', 'nvjpeg'\)"):
+        runtime.resolve_decode('jpeg', 'cpu')
 
 
 def test_explicit_values_are_kept(monkeypatch, torch_default_threads):

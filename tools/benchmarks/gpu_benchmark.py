@@ -1,7 +1,7 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """GPU benchmark: mask generation and pretraining step times, ratios in one run.
 
-Three measurements, each on the same device, images and process:
+Four measurements, each on the same device, images and process:
 
 1. **Tobias masks**, end to end (network construction, JPEG decoding, file on
    disk): mmtobias's generator (batched, ``--mask-precision auto``: bf16 where
@@ -15,6 +15,13 @@ Three measurements, each on the same device, images and process:
    + forward + backward + update) after ``--warmup`` iterations.
    Goal: Tobias <= 1.02x MoCo v2.
 3. **InsLoc-C4 against MoCo v2**, the same way.
+4. **Mask decoding paths** on real photos (``--photos``, default the ~300
+   photos ``tools/benchmarks/pack_photos.py`` packs into
+   ``.gpu_wheelhouse/photos`` when that folder exists, else the images of 1.):
+   decode-only, model-only and end-to-end images/s of 'pil', 'draft' and
+   'nvjpeg' at the default workers, the time for 1.28 M images, GPU and CPU
+   named (``tools/benchmarks/mask_decode_benchmark.py``; 'nvjpeg' is
+   skipped, and named, without CUDA).
 
 Without ``--image-dir`` it writes ``--num-images`` synthetic JPEGs (an object
 on a textured background, ``--image-size``, ImageNet's typical 500x375 by
@@ -45,8 +52,10 @@ from PIL import Image
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
 MASK_GOAL = 2200  # images/s: 1.28 M images in <= 10 minutes
+MASK_AIM = 7000  # images/s: <= 3 minutes, near an H100's JPEG decoders
 TOBIAS_GOAL = 1.02  # Tobias step time / MoCo v2 step time
 IMAGENET_SIZE = 1_281_167
+PACKED_PHOTOS = osp.join(REPO, '.gpu_wheelhouse', 'photos')
 
 
 def _load_tool(name):
@@ -93,7 +102,12 @@ def parse_args(argv=None):
                         help='run the three configs this many times in turn (means over '
                         'repeats reduce drift)')
     parser.add_argument('--amp', action='store_true', help='pretraining runs with --amp')
-    parser.add_argument('--skip', nargs='+', default=[], choices=['masks', 'steps'])
+    parser.add_argument('--photos', default=PACKED_PHOTOS if osp.isdir(PACKED_PHOTOS) else None,
+                        help='real photos for the decoding paths (default: '
+                        '.gpu_wheelhouse/photos when present, else the mask images)')
+    parser.add_argument('--decode-images', type=int, default=20000,
+                        help='images per decoding path (the photos cycled through symlinks)')
+    parser.add_argument('--skip', nargs='+', default=[], choices=['masks', 'steps', 'decode'])
     parser.add_argument('--work-dir', help='default: a temporary folder')
     parser.add_argument('--out', help='write the results as JSON here')
     parser.add_argument('--smoke', action='store_true',
@@ -109,11 +123,12 @@ def parse_args(argv=None):
         args.step_batch = 2
         args.step_workers = 0 if args.step_workers is None else args.step_workers
         args.warmup, args.iters = 1, 2
+        args.decode_images = min(args.decode_images, 12)
     args.mask_workers = args.mask_workers or [max(1, min(16, cpus - 1))]
     if args.step_workers is None:
         args.step_workers = max(1, min(16, cpus - 1))
     for name in ('num_images', 'baseline_images', 'mask_batch_size', 'step_batch', 'iters',
-                 'repeats'):
+                 'repeats', 'decode_images'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
@@ -310,6 +325,18 @@ def bench_steps(args, data_root, work_dir, device):
                 insloc_c4_ratio=mean['insloc_c4'] / mean['mocov2'])
 
 
+# --------------------------------------------------------------------------- decoding
+def bench_decode(args, paths, root, source, work_dir, device):
+    """The decoding paths (mask_decode_benchmark.py) on the photos."""
+    bench = _load_tool('mask_decode_benchmark')
+    argv = ['--images', args.photos or root, '--num-images', str(args.decode_images),
+            '--device', device, '--work-dir', osp.join(work_dir, 'decode')]
+    dargs = bench.parse_args(argv + (['--smoke'] if args.smoke else []))
+    if args.photos:
+        return bench.run(dargs)
+    return bench.run(dargs, paths[:args.decode_images], root, source)
+
+
 # --------------------------------------------------------------------------- main
 def device_name(device):
     if torch.device(device).type == 'cuda':
@@ -356,6 +383,8 @@ def main(argv=None):
         results['masks'] = bench_masks(args, paths, root, work_dir, device)
     if 'steps' not in args.skip:
         results['steps'] = bench_steps(args, root, work_dir, device)
+    if 'decode' not in args.skip:
+        results['decode'] = bench_decode(args, paths, root, source, work_dir, device)
 
     print(f'\nsummary on {name}:')
     if 'masks' in results:
@@ -375,6 +404,20 @@ def main(argv=None):
               f'(goal <= {TOBIAS_GOAL}x: {"met" if ok else "NOT met"}); InsLoc-C4 '
               f"{1000 * st['mean_seconds']['insloc_c4']:.1f} ms = {st['insloc_c4_ratio']:.3f}x")
         results['goals']['tobias_met'] = ok
+    if 'decode' in results:
+        for path, r in results['decode']['paths'].items():
+            print(f"  masks, decode {path}: {r['end_to_end']:.0f} img/s end to end "
+                  f"({r['decode_only']:.0f} decode-only, {r['model_only']:.0f} model-only, "
+                  f"{r['workers']} workers); ImageNet-1k in {r['imagenet_minutes']:.1f} min")
+        for path, why in results['decode']['skipped'].items():
+            print(f'  masks, decode {path}: skipped ({why})')
+        best = max(results['decode']['paths'].items(), key=lambda kv: kv[1]['end_to_end'])
+        floor, aim = MASK_GOAL, MASK_AIM
+        print(f"  masks, best decoding path {best[0]}: {best[1]['end_to_end']:.0f} img/s; "
+              f'floor >= {floor} img/s: {"met" if best[1]["end_to_end"] >= floor else "NOT met"}'
+              f', aim >= {aim} img/s: {"met" if best[1]["end_to_end"] >= aim else "NOT met"}')
+        results['goals'].update(decode_floor_met=best[1]['end_to_end'] >= floor,
+                                decode_aim_met=best[1]['end_to_end'] >= aim)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)

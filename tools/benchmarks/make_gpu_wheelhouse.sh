@@ -10,13 +10,14 @@
 #   - mmcv 2.0.1 *without* compiled ops, built here as a pure-Python wheel
 #     (MMCV_WITH_OPS=0 names it mmcv-lite; it holds the same `mmcv` package). That is
 #     all pretraining needs: mmtobias uses torchvision's RoIAlign / NMS;
-#   - the mmcv 2.0.1 source release with the -std=c++20 patch, from which
-#     run_gpu_checks.sh can compile mmcv's CPU ops on the GPU machine (a few minutes on
-#     16 cores) so that mmdet imports there (InsLoc-FPN borrows mmdet's FPN);
+#   - the mmcv 2.0.1 source release with the -std=c++20 patch (for the build below);
 #   - with OPS_PYTHON=/path/to/python3.12 (a Python with the GPU machine's torch, e.g.
 #     torch==2.11.0 from PyPI): mmcv 2.0.1 with CPU ops compiled here for that torch, in
-#     mmcv-ops-torch<version>-cpu/ (about 30 minutes on 2 cores; run_gpu_checks.sh then
-#     installs it instead of compiling, if it loads with the torch there).
+#     mmcv-ops-torch<version>-cpu/ (about 30 minutes on 2 cores). run_gpu_checks.sh
+#     compiles nothing: it installs this wheel if it loads with the torch there, so
+#     that mmdet imports (InsLoc-FPN and the detection test); without it they skip;
+#   - photos/: ~300 real photos packed by tools/benchmarks/pack_photos.py from
+#     ../shared/data (when present), for the mask benchmark and the GPU mask test.
 # On that machine, install with --no-deps (mmcv-lite does not satisfy mmdet's `mmcv`
 # requirement by name):
 #   python3 -m pip install --no-index --no-deps --target /tmp/site WHEELHOUSE/*.whl
@@ -93,6 +94,10 @@ if [ -n "${OPS_PYTHON:-}" ]; then
     unset PYTHONPATH
     rm -rf "$b"
   fi
+fi
+
+if [ ! -d "$OUT/photos" ] && [ -d "$ROOT/../shared/data" ]; then
+  "$PY" "$ROOT/tools/benchmarks/pack_photos.py" --out "$OUT/photos"
 fi
 
 ls -1R "$OUT" > "$OUT/MANIFEST.txt"

@@ -1,49 +1,79 @@
 #!/usr/bin/env bash
-# The GPU checks of mmtobias in one prepared run: environment report, the GPU tests
-# (tests/test_gpu/) and the GPU benchmark (tools/benchmarks/gpu_benchmark.py). Results go
-# to OUT_DIR (default $OUT, else work_dirs/gpu_checks), at most 8 files, one level deep:
-#   collect_env.json  gpu_tests.log  gpu_tests.xml  gpu_benchmark.json
-#   gpu_benchmark.log  mmcv_build.log  summary.txt
+# The GPU checks of mmtobias in one prepared run, budgeted for a short GPU lease (~15
+# minutes of device time, machine start included): at most 7 minutes, so that a second
+# run fits. Results go to OUT_DIR (default $OUT, else work_dirs/gpu_checks):
+#   summary.txt  collect_env.json  masks.json  masks.log  gpu_tests.log  gpu_tests.xml
+#   steps.json  steps.log
 #
-# For a machine that has Python 3.12 with torch (CUDA), torchvision, numpy, OpenCV and
-# pytest but no OpenMMLab package and no registry: when mmengine does not import, the
-# wheels of WHEELHOUSE (default .gpu_wheelhouse/, made beforehand where a registry is
-# reachable by tools/benchmarks/make_gpu_wheelhouse.sh) are installed into /tmp, and
-# mmcv's CPU ops are compiled there in the background from the patched source in the
-# wheelhouse (16 cores: a few minutes) while the pretraining tests run, so that mmdet,
-# hence InsLoc-FPN, imports. mmcv's CUDA ops are not compiled (far too long for a short
-# GPU lease): the detection test then skips and says why. In an environment made by
-# tools/setup.sh nothing is installed.
+# Phases, in this order, each under its own time limit (`timeout`), so that one hang
+# costs its phase only:
+#   preflight  30 s   import mmtobias, mmpretrain.models (and mmdet when mmcv has ops);
+#                     on failure the traceback goes to summary.txt and the run stops
+#   env        30 s   tools/collect_env.py --json
+#   masks     110 s   tools/benchmarks/mask_decode_benchmark.py on the carried photos
+#                     (.gpu_wheelhouse/photos, tools/benchmarks/pack_photos.py): decode-only,
+#                     model-only and end-to-end images/s per decoding path
+#   tests     180 s   tests/test_gpu, at most 150 s per test
+#   steps      60 s   tools/benchmarks/gpu_benchmark.py: pretraining step times
+# 410 s of limits, plus the wheelhouse install (~15 s).
+#
+# Nothing is compiled here. For a machine with Python, torch (CUDA), torchvision, numpy,
+# OpenCV and pytest but no OpenMMLab package and no registry, the wheels of WHEELHOUSE
+# (default .gpu_wheelhouse/, made beforehand by tools/benchmarks/make_gpu_wheelhouse.sh)
+# are installed into /tmp; mmcv with CPU ops comes from the wheelhouse when it was
+# prebuilt for this torch (make_gpu_wheelhouse.sh OPS_PYTHON=..., matched by torch's
+# version without its local tag, and tried before use); without it, mmdet does not
+# import and the InsLoc-FPN and detection tests skip, saying why. In an environment made
+# by tools/setup.sh nothing is installed.
+#
+# Without CUDA (the rehearsal on a CPU machine) every phase runs in its CPU or smoke
+# mode and every CUDA step is skipped and named, so the whole script can be tried here.
 #
 # Usage: bash tools/benchmarks/run_gpu_checks.sh [OUT_DIR]
-# Variables: PYTHON (default python3), WHEELHOUSE, BENCH_ARGS (extra gpu_benchmark.py
-# arguments, e.g. "--num-images 20000"), BUILD_MMCV_OPS=auto|0 (default auto),
-# BUILD_DEADLINE (seconds from the start after which an unfinished mmcv build is stopped,
-# default 330; with the benchmark after it the run is estimated at 8 minutes on a
-# 16-core H200 machine, not yet measured: give the device call timeout_s=600).
+# Variables: PYTHON (default python3), WHEELHOUSE, PHOTOS (default
+# WHEELHOUSE/photos), MASK_ARGS / STEP_ARGS (extra arguments of the two benchmarks).
+# A device run: run(command="bash tools/benchmarks/run_gpu_checks.sh $OUT",
+#                   carry=[".gpu_wheelhouse"], timeout_s=480)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT_DIR="${1:-${OUT:-$ROOT/work_dirs/gpu_checks}}"
 WHEELHOUSE="${WHEELHOUSE:-$ROOT/.gpu_wheelhouse}"
+PHOTOS="${PHOTOS:-$WHEELHOUSE/photos}"
 PY="${PYTHON:-python3}"
 SITE=/tmp/mmtobias_site
 OPS_SITE=/tmp/mmtobias_site_ops
 MMCV_VERSION=2.0.1
-BUILD_DEADLINE="${BUILD_DEADLINE:-330}"
 mkdir -p "$OUT_DIR"
 SUMMARY="$OUT_DIR/summary.txt"
 : > "$SUMMARY"
 T0=$(date +%s)
 say() { printf '[gpu checks +%ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" | tee -a "$SUMMARY"; }
+# phase NAME SECONDS LOG COMMAND...: run under a time limit, say how it ended
+phase() {
+  local name="$1" limit="$2" log="$3" start rc
+  shift 3
+  start=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" > "$log" 2>&1
+  rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    say "$name: STOPPED at its ${limit}-s limit (see $(basename "$log"))"
+  elif [ "$rc" != 0 ]; then
+    say "$name: FAILED with status $rc after $(( $(date +%s) - start )) s (see $(basename "$log"))"
+  else
+    say "$name: done in $(( $(date +%s) - start )) s"
+  fi
+  return "$rc"
+}
 export PYTHONUNBUFFERED=1
 cd "$ROOT"
 
 say "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -n 1 || echo 'nvidia-smi: none')"
-say "python: $("$PY" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "CUDA", torch.version.cuda, "GPU", torch.cuda.is_available())')"
+read -r CUDA_OK TORCH_VERSION <<<"$("$PY" -c 'import torch; print(int(torch.cuda.is_available()), torch.__version__)' 2>/dev/null || echo '0 none')"
+say "python $("$PY" -c 'import sys; print(sys.version.split()[0])'), torch $TORCH_VERSION, CUDA available: $CUDA_OK"
+[ "$CUDA_OK" = 1 ] || say "no CUDA: a rehearsal; every CUDA step is skipped and named below"
 
-# --- packages ----------------------------------------------------------------------
-BUILD_PID=""
+# --- packages: installed, never compiled ---------------------------------------------
 rm -rf "$OPS_SITE"
 if ! "$PY" -c 'import mmengine, mmpretrain' 2>/dev/null; then
   ls "$WHEELHOUSE"/*.whl >/dev/null 2>&1 \
@@ -52,84 +82,78 @@ if ! "$PY" -c 'import mmengine, mmpretrain' 2>/dev/null; then
     --target "$SITE" "$WHEELHOUSE"/*.whl || { say "FAILED: installing the wheelhouse"; exit 1; }
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
   say "installed $(ls "$WHEELHOUSE"/*.whl | wc -l) wheels into $SITE (mmcv without compiled ops)"
-
-  # mmcv with CPU ops prebuilt for exactly this torch (make_gpu_wheelhouse.sh OPS_PYTHON=...)
-  torch_version="$("$PY" -c 'import torch; print(torch.__version__)')"
-  prebuilt="$(ls "$WHEELHOUSE/mmcv-ops-torch$torch_version-cpu"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1)"
+  # mmcv with CPU ops prebuilt for this torch: the folder names torch's version, with or
+  # without its local tag (2.11.0+cu130 and 2.11.0 match alike); tried before use
+  base="${TORCH_VERSION%%+*}"
+  prebuilt="$(ls "$WHEELHOUSE"/mmcv-ops-torch"$base"*-cpu/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1)"
   if [ -n "$prebuilt" ] && "$PY" -m pip install -q --no-index --no-deps --no-compile \
-      --target "$OPS_SITE" "$prebuilt" && PYTHONPATH="$OPS_SITE:$PYTHONPATH" "$PY" -c \
+      --target "$OPS_SITE" "$prebuilt" && PYTHONPATH="$OPS_SITE:$PYTHONPATH" timeout 60 "$PY" -c \
       'import torch; from mmcv.ops import RoIAlign; RoIAlign((7, 7), 1 / 16)(torch.rand(1, 4, 8, 8), torch.tensor([[0., 0., 0., 64., 64.]]))' \
       >/dev/null 2>&1; then
     export PYTHONPATH="$OPS_SITE:$PYTHONPATH"
-    say "mmcv with CPU ops (prebuilt for torch $torch_version) installed into $OPS_SITE"
-    BUILD_MMCV_OPS=0
-  elif [ -n "$prebuilt" ]; then
+    say "mmcv with CPU ops ($(basename "$(dirname "$prebuilt")")) installed into $OPS_SITE"
+  else
     rm -rf "$OPS_SITE"
-    say "the prebuilt mmcv CPU ops do not load with this torch: compiling them instead"
-  fi
-  src="$WHEELHOUSE/mmcv-$MMCV_VERSION-cxx20.tar.gz"
-  has_headers="$("$PY" -c 'import os, sysconfig; print(int(os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h"))))' 2>/dev/null || echo 0)"
-  if [ "${BUILD_MMCV_OPS:-auto}" != 0 ] && [ -f "$src" ] && command -v g++ >/dev/null \
-      && [ "$has_headers" = 1 ]; then
-    jobs=$(( $(nproc) > 4 ? $(nproc) - 2 : 2 ))
-    say "compiling mmcv's CPU ops in the background ($jobs jobs; log mmcv_build.log)"
-    cat > /tmp/mmtobias_mmcv_build.sh <<EOF
-set -e
-b=/tmp/mmcv_build; rm -rf "\$b"; mkdir -p "\$b"; tar -xzf "$src" -C "\$b"
-# CUDA_VISIBLE_DEVICES="": mmcv's setup.py compiles CUDA ops whenever it sees a GPU;
-# CFLAGS=-g0: no debug info (a 2 MB wheel instead of 32 MB, faster to link and zip)
-CUDA_VISIBLE_DEVICES="" MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=$jobs CFLAGS=-g0 nice -n 5 \\
-  "$PY" -m pip wheel -q --no-index --no-deps --no-build-isolation -w "\$b/dist" \\
-  "\$b/mmcv-$MMCV_VERSION"
-"$PY" -m pip install -q --no-index --no-deps --no-compile --target "$OPS_SITE" "\$b"/dist/mmcv-*.whl
-EOF
-    # its own session, so that the whole compiler tree can be stopped at the deadline
-    setsid bash /tmp/mmtobias_mmcv_build.sh > "$OUT_DIR/mmcv_build.log" 2>&1 &
-    BUILD_PID=$!
-  elif [ ! -d "$OPS_SITE" ]; then
-    say "not compiling mmcv's CPU ops (BUILD_MMCV_OPS=${BUILD_MMCV_OPS:-auto}, source $( [ -f "$src" ] && echo present || echo missing), g++ $(command -v g++ >/dev/null && echo present || echo missing), Python.h $has_headers): InsLoc-FPN and detection tests will skip"
+    say "no mmcv ops: $( [ -n "$prebuilt" ] && echo "the prebuilt $(basename "$prebuilt") does not load with torch $TORCH_VERSION" || echo "none prebuilt for torch $base in $WHEELHOUSE (make_gpu_wheelhouse.sh OPS_PYTHON=...)" ); mmdet does not import, InsLoc-FPN and detection tests will skip"
   fi
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-"$PY" tools/collect_env.py --json "$OUT_DIR/collect_env.json" > "$OUT_DIR/collect_env.txt" 2>&1 \
-  || say "collect_env failed (see collect_env.txt)"
-grep -E '^(GPU 0|mmcv ops|WARNING)' "$OUT_DIR/collect_env.txt" | while read -r line; do say "env: $line"; done
+# --- preflight: the imports everything below needs, with the traceback ---------------
+cat > /tmp/mmtobias_preflight.py <<'EOF'
+import importlib.util
+import mmtobias  # noqa: F401  (compatibility fixes)
+import mmpretrain.models  # noqa: F401
+from mmtobias.utils.compat import mmpretrain_multimodal_status
+try:
+    import mmcv.ops  # noqa: F401
+    ops = True
+except ImportError:
+    ops = False
+if ops:
+    import mmdet.models  # noqa: F401
+    import mmtobias.det  # noqa: F401
+import pytest  # noqa: F401
+on, why = mmpretrain_multimodal_status()
+print(f'imports ok; mmcv ops: {"yes, mmdet imports" if ops else "no (mmdet skipped)"}; '
+      f'mmpretrain multimodal: {"on" if on else "off"} ({why})')
+EOF
+if ! phase preflight 30 "$OUT_DIR/preflight.log" "$PY" /tmp/mmtobias_preflight.py; then
+  sed 's/^/    /' "$OUT_DIR/preflight.log" | tail -n 40 | tee -a "$SUMMARY"
+  exit 1
+fi
+say "  $(tail -n 1 "$OUT_DIR/preflight.log")"
+rm -f "$OUT_DIR/preflight.log"
+
+# --- environment report ---------------------------------------------------------------
+phase env 30 "$OUT_DIR/collect_env.txt" "$PY" tools/collect_env.py --json "$OUT_DIR/collect_env.json"
+grep -E '^(GPU 0|mmcv ops|transformers|mmpretrain multimodal|WARNING)' "$OUT_DIR/collect_env.txt" \
+  | while read -r line; do say "  env: $line"; done
 rm -f "$OUT_DIR/collect_env.txt"  # the JSON holds the same
 
-# --- GPU tests ---------------------------------------------------------------------
-PYTEST=("$PY" -m pytest -p no:cacheprovider -rs -v --timeout 900)
-say "GPU tests (all but InsLoc-FPN and detection)"
-"${PYTEST[@]}" tests/test_gpu -k 'not insloc_fpn and not detection' \
-  --junitxml "$OUT_DIR/gpu_tests.xml" > "$OUT_DIR/gpu_tests.log" 2>&1
-say "  $(tail -n 1 "$OUT_DIR/gpu_tests.log")"
-
-if [ -n "$BUILD_PID" ]; then
-  say "waiting for the mmcv CPU-ops build (at most until +${BUILD_DEADLINE}s)"
-  while kill -0 "$BUILD_PID" 2>/dev/null && [ $(( $(date +%s) - T0 )) -lt "$BUILD_DEADLINE" ]; do
-    sleep 5
-  done
-  if kill -0 "$BUILD_PID" 2>/dev/null; then
-    kill -- -"$BUILD_PID" 2>/dev/null
-    say "mmcv CPU-ops build stopped at the deadline: InsLoc-FPN and detection tests will skip"
-  elif wait "$BUILD_PID"; then
-    export PYTHONPATH="$OPS_SITE:$PYTHONPATH"
-    say "mmcv with CPU ops installed into $OPS_SITE"
-  else
-    say "mmcv CPU-ops build failed (mmcv_build.log): InsLoc-FPN and detection tests will skip"
-  fi
+# --- mask generation: decoding paths on real photos -----------------------------------
+if [ -d "$PHOTOS" ]; then
+  if [ "$CUDA_OK" = 1 ]; then mask_mode=(--num-images 20000); else mask_mode=(--smoke); fi
+  # shellcheck disable=SC2086
+  phase masks 110 "$OUT_DIR/masks.log" "$PY" tools/benchmarks/mask_decode_benchmark.py \
+    --images "$PHOTOS" "${mask_mode[@]}" --work-dir /tmp/mmtobias_masks \
+    --out "$OUT_DIR/masks.json" ${MASK_ARGS:-}
+  grep -E 'images/s|1\.28 M|agree|skipped|GPU|CPU' "$OUT_DIR/masks.log" | tail -n 20 \
+    | while read -r line; do say "  masks: $line"; done
+else
+  say "masks: SKIPPED: no photos in $PHOTOS (python tools/benchmarks/pack_photos.py packs them)"
 fi
-say "GPU tests: InsLoc-FPN and detection"
-"${PYTEST[@]}" tests/test_gpu -k 'insloc_fpn or detection' \
-  --junitxml "$OUT_DIR/gpu_tests_2.xml" >> "$OUT_DIR/gpu_tests.log" 2>&1
-say "  $(tail -n 1 "$OUT_DIR/gpu_tests.log")"
-rm -f "$OUT_DIR/gpu_tests_2.xml"  # gpu_tests.log has both parts
 
-# --- benchmark (last: nothing else competes for the CPUs) ---------------------------
-say "GPU benchmark"
+# --- GPU tests ------------------------------------------------------------------------
+phase tests 180 "$OUT_DIR/gpu_tests.log" "$PY" -m pytest -p no:cacheprovider -rs -v \
+  --timeout 150 tests/test_gpu --junitxml "$OUT_DIR/gpu_tests.xml"
+grep -E '^(SKIPPED|FAILED|ERROR)|(passed|failed|skipped) in ' "$OUT_DIR/gpu_tests.log" \
+  | cut -c1-240 | while read -r line; do say "  tests: $line"; done
+
+# --- pretraining step times -----------------------------------------------------------
+if [ "$CUDA_OK" = 1 ]; then step_mode=(--warmup 5 --iters 20); else step_mode=(--smoke); fi
 # shellcheck disable=SC2086
-"$PY" tools/benchmarks/gpu_benchmark.py --out "$OUT_DIR/gpu_benchmark.json" \
-  --work-dir /tmp/mmtobias_gpu_bench ${BENCH_ARGS:-} > "$OUT_DIR/gpu_benchmark.log" 2>&1 \
-  || say "benchmark failed (gpu_benchmark.log)"
-sed -n '/^summary on/,$p' "$OUT_DIR/gpu_benchmark.log" | while read -r line; do say "$line"; done
-say "done; results in $OUT_DIR"
+phase steps 60 "$OUT_DIR/steps.log" "$PY" tools/benchmarks/gpu_benchmark.py "${step_mode[@]}" \
+  --skip masks decode --out "$OUT_DIR/steps.json" --work-dir /tmp/mmtobias_steps ${STEP_ARGS:-}
+sed -n '/^summary on/,$p' "$OUT_DIR/steps.log" | while read -r line; do say "  steps: $line"; done
+say "done in $(( $(date +%s) - T0 )) s; results in $OUT_DIR"

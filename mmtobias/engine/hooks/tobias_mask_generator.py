@@ -17,7 +17,7 @@ from mmtobias.scda.generate import generate_masks, map_settings
 from mmtobias.scda.image_list import dataset_image_paths
 from mmtobias.scda.mask_store import MaskStore, write_mask_store
 from mmtobias.scda.plan import check_mask_file
-from mmtobias.scda.runtime import PRECISIONS
+from mmtobias.scda.runtime import DECODES, PRECISIONS
 
 # How errors name the hook's output, and how long other ranks wait to see it.
 _OUT_OPTION = 'the mask_file of the TobiasMaskGenerator hook'
@@ -66,11 +66,22 @@ class TobiasMaskGenerator(Hook):
             the cores available to each process: on CPU 0 with <= 2 cores
             (decoding in the main process beats processes that compete with
             the compute threads), else ``min(8, cores // 4)``; on CUDA
-            ``min(8, cores - 1)``. Defaults to None.
+            ``min(32, cores - 1)`` (``min(8, cores - 1)`` with
+            ``decode='nvjpeg'``, whose workers only read files).
+            Defaults to None.
         num_threads (int, optional): Torch threads while computing on CPU
             (restored afterwards). None: ``cores - num_workers``, capped by
             the current ``torch.get_num_threads()``. Defaults to None.
         precision (str): 'auto', 'bf16' or 'fp32'. Defaults to 'auto'.
+        decode (str): How images are decoded: 'pil' (the released
+            approach: full-size PIL decode, bilinear resize), 'draft'
+            (JPEGs decoded by PIL at a reduced DCT scale that keeps the
+            input size), 'nvjpeg' (JPEGs decoded and resized on the GPU in
+            batches, other files on the CPU; CUDA only, opt-in: its
+            agreement with 'pil' is measured on a GPU only) or 'auto'
+            ('draft', measured to keep >= 99.9 % of the released approach's
+            foreground cells on real photos; when updating an existing
+            mask file, the path it was made with). Defaults to 'auto'.
         shard_size (int): Images per checkpointed shard. Defaults to 1024.
         keep_shards (bool): Keep the shard files after merging.
             Defaults to False.
@@ -94,6 +105,7 @@ class TobiasMaskGenerator(Hook):
                  num_workers: Optional[int] = None,
                  num_threads: Optional[int] = None,
                  precision: str = 'auto',
+                 decode: str = 'auto',
                  shard_size: int = 1024,
                  keep_shards: bool = False,
                  lock_timeout: Optional[float] = 3600.0) -> None:
@@ -110,6 +122,9 @@ class TobiasMaskGenerator(Hook):
         if precision not in PRECISIONS:
             raise ValueError(f'TobiasMaskGenerator: precision={precision!r} '
                              f'is not supported; choose one of {PRECISIONS}.')
+        if decode not in DECODES:
+            raise ValueError(f'TobiasMaskGenerator: decode={decode!r} is not '
+                             f'supported; choose one of {DECODES}.')
         self.mask_file = mask_file
         self.data_root = data_root
         self.net_cfg = dict(arch=arch, init=init, seed=seed,
@@ -117,7 +132,8 @@ class TobiasMaskGenerator(Hook):
                             extra_pool=extra_pool, grid=grid)
         self.run_cfg = dict(batch_size=batch_size, num_workers=num_workers,
                             num_threads=num_threads, precision=precision,
-                            shard_size=shard_size, keep_shards=keep_shards,
+                            decode=decode, shard_size=shard_size,
+                            keep_shards=keep_shards,
                             lock_timeout=lock_timeout)
 
     def before_train(self, runner) -> None:

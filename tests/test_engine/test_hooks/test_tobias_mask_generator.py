@@ -117,8 +117,9 @@ def test_hook_repr_and_argument_errors():
     assert hook.priority == 'VERY_HIGH'
     text = repr(hook)
     for part in ("mask_file='m.tmask'", "arch='resnet50'", 'seed=0',
-                 'input_size=224', "precision='auto'", 'num_workers=None',
-                 'num_threads=None', 'lock_timeout=3600.0'):
+                 'input_size=224', "precision='auto'", "decode='auto'",
+                 'num_workers=None', 'num_threads=None',
+                 'lock_timeout=3600.0'):
         assert part in text
     with pytest.raises(TypeError, match='mask_file must be a path'):
         HOOKS.build(dict(type='TobiasMaskGenerator', mask_file=None))
@@ -131,6 +132,9 @@ def test_hook_repr_and_argument_errors():
     with pytest.raises(ValueError, match="precision='fp16'"):
         HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m',
                          precision='fp16'))
+    with pytest.raises(ValueError, match="decode='turbo'.*'nvjpeg'"):
+        HOOKS.build(dict(type='TobiasMaskGenerator', mask_file='m',
+                         decode='turbo'))
 
 
 @pytest.mark.parametrize('persistent', [False, True])
