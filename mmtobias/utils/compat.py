@@ -55,7 +55,6 @@ safe to call twice and only changes behaviour in the situation it is written for
 """
 import builtins
 import functools
-import importlib.abc
 import importlib.metadata
 import logging
 import re
@@ -64,6 +63,8 @@ import warnings
 
 import numpy as np
 import torch
+
+from .import_hooks import when_imported
 
 _APPLIED = set()
 _ORIGINAL_ADJUST_HUE = None  # mmcv's own adjust_hue, kept for tests
@@ -364,58 +365,6 @@ def fix_mmselfsup_registry_locations():
 
 
 # ---------------------------------------------------------------------------
-# Code to run right after a module is imported (before anything else uses it)
-# ---------------------------------------------------------------------------
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """A meta path finder that runs callbacks right after named modules execute.
-
-    It finds nothing itself: it asks the finders behind it for the module's spec and
-    wraps the loader's ``exec_module``, so a callback sees the module fully executed
-    and before the importer gets it.
-    """
-
-    def __init__(self):
-        self.callbacks = {}  # module name -> [callback(module)]
-        self._busy = set()  # names being looked up by the other finders (no recursion)
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in self.callbacks or fullname in self._busy:
-            return None
-        self._busy.add(fullname)
-        try:
-            spec = next((s for s in (
-                f.find_spec(fullname, path, target) for f in sys.meta_path
-                if f is not self and hasattr(f, 'find_spec')) if s is not None), None)
-        finally:
-            self._busy.discard(fullname)
-        if spec is None or not hasattr(spec.loader, 'exec_module'):
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_call_back(module):
-            exec_module(module)
-            for callback in self.callbacks.pop(fullname, []):
-                callback(module)
-
-        spec.loader.exec_module = exec_then_call_back
-        return spec
-
-
-_AFTER_IMPORT = _AfterImport()
-
-
-def _when_imported(name, callback):
-    """Call ``callback(module)`` now if ``name`` is imported, else right after it is."""
-    if name in sys.modules:
-        callback(sys.modules[name])
-        return
-    if _AFTER_IMPORT not in sys.meta_path:
-        sys.meta_path.insert(0, _AFTER_IMPORT)
-    _AFTER_IMPORT.callbacks.setdefault(name, []).append(callback)
-
-
-# ---------------------------------------------------------------------------
 # mmpretrain's multimodal models under transformers >= 4.52 (5.x included)
 # ---------------------------------------------------------------------------
 
@@ -527,7 +476,7 @@ def turn_off_broken_mmpretrain_multimodal():
 
     if 'mmpretrain.models' in sys.modules and 'mmpretrain.utils.dependency' in sys.modules:
         return  # imported before mmtobias and did not fail: nothing left to turn off
-    _when_imported('mmpretrain.utils.dependency', turn_off)
+    when_imported('mmpretrain.utils.dependency', turn_off)
 
 
 
