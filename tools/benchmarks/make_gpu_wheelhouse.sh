@@ -52,10 +52,11 @@ fi
 PACKAGES=(
   "mmengine==$(pin mmengine)" "mmpretrain==$(pin mmpretrain)" "mmdet==$(pin mmdet)"
   addict termcolor yapf platformdirs            # mmengine
-  mat4py model-index ordered-set 'importlib-metadata<9'  # mmpretrain (`modelindex` comes
+  mat4py model-index markdown einops ordered-set 'importlib-metadata<9'  # mmpretrain (`modelindex` comes
   # from model-index: PyPI's modelindex is empty; importlib-metadata 9+ needs lazy_importer)
   terminaltables pycocotools shapely            # mmdet
   'setuptools>=77.0.3,<81'                      # pkg_resources, used by mmengine's configs
+  pytest-timeout                                # setup.cfg's --timeout, the GPU tests' limits
 )
 say "downloading ${#PACKAGES[@]} packages for CPython 3.12 into $OUT"
 "$PY" -m pip download --disable-pip-version-check --no-deps --only-binary=:all: \

@@ -7,15 +7,15 @@
 #
 # Phases, in this order, each under its own time limit (`timeout`), so that one hang
 # costs its phase only:
-#   preflight  30 s   import mmtobias, mmpretrain.models (and mmdet when mmcv has ops);
+#   preflight  40 s   import mmtobias, mmpretrain.models (and mmdet when mmcv has ops);
 #                     on failure the traceback goes to summary.txt and the run stops
-#   env        30 s   tools/collect_env.py --json
-#   masks     110 s   tools/benchmarks/mask_decode_benchmark.py on the carried photos
+#   env        40 s   tools/collect_env.py --json
+#   masks      90 s   tools/benchmarks/mask_decode_benchmark.py on the carried photos
 #                     (.gpu_wheelhouse/photos, tools/benchmarks/pack_photos.py): decode-only,
 #                     model-only and end-to-end images/s per decoding path
-#   tests     180 s   tests/test_gpu, at most 150 s per test
-#   steps      60 s   tools/benchmarks/gpu_benchmark.py: pretraining step times
-# 410 s of limits, plus the wheelhouse install (~15 s).
+#   tests     160 s   tests/test_gpu, at most 150 s per test
+#   steps      90 s   tools/benchmarks/gpu_benchmark.py: pretraining step times
+# 420 s of limits (7 minutes), plus the wheelhouse install and its bytecode (~15 s on 16 cores).
 #
 # Nothing is compiled here. For a machine with Python, torch (CUDA), torchvision, numpy,
 # OpenCV and pytest but no OpenMMLab package and no registry, the wheels of WHEELHOUSE
@@ -81,6 +81,8 @@ if ! "$PY" -c 'import mmengine, mmpretrain' 2>/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$SITE" "$WHEELHOUSE"/*.whl || { say "FAILED: installing the wheelhouse"; exit 1; }
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+  # bytecode on every core now, not module by module at the first import
+  "$PY" -m compileall -q -j 0 "$SITE" > /dev/null 2>&1
   say "installed $(ls "$WHEELHOUSE"/*.whl | wc -l) wheels into $SITE (mmcv without compiled ops)"
   # mmcv with CPU ops prebuilt for this torch: the folder names torch's version, with or
   # without its local tag (2.11.0+cu130 and 2.11.0 match alike); tried before use
@@ -118,7 +120,7 @@ on, why = mmpretrain_multimodal_status()
 print(f'imports ok; mmcv ops: {"yes, mmdet imports" if ops else "no (mmdet skipped)"}; '
       f'mmpretrain multimodal: {"on" if on else "off"} ({why})')
 EOF
-if ! phase preflight 30 "$OUT_DIR/preflight.log" "$PY" /tmp/mmtobias_preflight.py; then
+if ! phase preflight 40 "$OUT_DIR/preflight.log" "$PY" /tmp/mmtobias_preflight.py; then
   sed 's/^/    /' "$OUT_DIR/preflight.log" | tail -n 40 | tee -a "$SUMMARY"
   exit 1
 fi
@@ -126,7 +128,7 @@ say "  $(tail -n 1 "$OUT_DIR/preflight.log")"
 rm -f "$OUT_DIR/preflight.log"
 
 # --- environment report ---------------------------------------------------------------
-phase env 30 "$OUT_DIR/collect_env.txt" "$PY" tools/collect_env.py --json "$OUT_DIR/collect_env.json"
+phase env 40 "$OUT_DIR/collect_env.txt" "$PY" tools/collect_env.py --json "$OUT_DIR/collect_env.json"
 grep -E '^(GPU 0|mmcv ops|transformers|mmpretrain multimodal|WARNING)' "$OUT_DIR/collect_env.txt" \
   | while read -r line; do say "  env: $line"; done
 rm -f "$OUT_DIR/collect_env.txt"  # the JSON holds the same
@@ -135,7 +137,7 @@ rm -f "$OUT_DIR/collect_env.txt"  # the JSON holds the same
 if [ -d "$PHOTOS" ]; then
   if [ "$CUDA_OK" = 1 ]; then mask_mode=(--num-images 20000); else mask_mode=(--smoke); fi
   # shellcheck disable=SC2086
-  phase masks 110 "$OUT_DIR/masks.log" "$PY" tools/benchmarks/mask_decode_benchmark.py \
+  phase masks 90 "$OUT_DIR/masks.log" "$PY" tools/benchmarks/mask_decode_benchmark.py \
     --images "$PHOTOS" "${mask_mode[@]}" --work-dir /tmp/mmtobias_masks \
     --out "$OUT_DIR/masks.json" ${MASK_ARGS:-}
   grep -E 'images/s|1\.28 M|agree|skipped|GPU|CPU' "$OUT_DIR/masks.log" | tail -n 20 \
@@ -145,7 +147,7 @@ else
 fi
 
 # --- GPU tests ------------------------------------------------------------------------
-phase tests 180 "$OUT_DIR/gpu_tests.log" "$PY" -m pytest -p no:cacheprovider -rs -v \
+phase tests 160 "$OUT_DIR/gpu_tests.log" "$PY" -m pytest -p no:cacheprovider -rs -v \
   --timeout 150 tests/test_gpu --junitxml "$OUT_DIR/gpu_tests.xml"
 grep -E '^(SKIPPED|FAILED|ERROR)|(passed|failed|skipped) in ' "$OUT_DIR/gpu_tests.log" \
   | cut -c1-240 | while read -r line; do say "  tests: $line"; done
@@ -153,7 +155,7 @@ grep -E '^(SKIPPED|FAILED|ERROR)|(passed|failed|skipped) in ' "$OUT_DIR/gpu_test
 # --- pretraining step times -----------------------------------------------------------
 if [ "$CUDA_OK" = 1 ]; then step_mode=(--warmup 5 --iters 20); else step_mode=(--smoke); fi
 # shellcheck disable=SC2086
-phase steps 60 "$OUT_DIR/steps.log" "$PY" tools/benchmarks/gpu_benchmark.py "${step_mode[@]}" \
+phase steps 90 "$OUT_DIR/steps.log" "$PY" tools/benchmarks/gpu_benchmark.py "${step_mode[@]}" \
   --skip masks decode --out "$OUT_DIR/steps.json" --work-dir /tmp/mmtobias_steps ${STEP_ARGS:-}
 sed -n '/^summary on/,$p' "$OUT_DIR/steps.log" | while read -r line; do say "  steps: $line"; done
 say "done in $(( $(date +%s) - T0 )) s; results in $OUT_DIR"
