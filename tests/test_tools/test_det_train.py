@@ -50,10 +50,13 @@ def _logged_lr(work_dir):
 
 def test_fpn_random_init_trains_two_iterations_and_tests(voc_dataset, tmp_path, capsys):
     work = str(tmp_path / 'fpn')
+    # mmdet's runtime names its visualizer 'visualizer': in one process every later Runner
+    # gets the first one's instance, which writes scalars.json under the first work dir
     args = [
         osp.join(CFG, 'faster-rcnn_r50_fpn_custom.py'), '--pretrained', 'none',
         '--data-root', voc_dataset, '--max-iters', '2', '--short-side', '64',
-        '--work-dir', work, '--cfg-options', *SMALL, *R18_FPN, 'default_hooks.checkpoint=None'
+        '--work-dir', work, '--cfg-options', *SMALL, *R18_FPN, 'default_hooks.checkpoint=None',
+        f'visualizer.name=visualizer_{tmp_path.name}'
     ]
     metrics = det_train.main(args)
     lines = capsys.readouterr().out.strip().splitlines()
