@@ -45,6 +45,7 @@ from mmengine.runner import Runner
 
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
 from mmtobias.det import check_against_model, compare_loaded, convert_checkpoint
+from mmtobias.det.batch_norm import freeze_backbone_bn, precise_bn
 from mmtobias.det.checkpoint_converter import load_state_dict
 
 RANDOM_INIT = ('none', 'random', 'scratch')
@@ -73,6 +74,20 @@ def parse_args(argv=None):
     parser.add_argument('--short-side', type=int,
                         help='test-time shorter image side (800 in the protocol); training '
                         'scales shrink by the same factor')
+    parser.add_argument('--norm', choices=['config', 'frozen'], default='config',
+                        help="config: the config's norm layers (the protocol's SyncBN; "
+                        'on one process, BN over its images); frozen: frozen backbone '
+                        'BN with statistics re-estimated on the training images before '
+                        'the first step, GroupNorm in the neck and heads (README '
+                        '"Fine-tuning on fewer GPUs")')
+    parser.add_argument('--frozen-bn-images', type=int, default=512, metavar='N',
+                        help='with --norm frozen: images to re-estimate the frozen '
+                        'statistics from (default 512)')
+    parser.add_argument('--precise-bn', type=int, default=0, metavar='N',
+                        help='after the last iteration, recompute the statistics of the '
+                        'BN layers that train on N training images (precise BN, '
+                        "mmpretrain's update_bn_stats); the test set is evaluated before "
+                        'as well, recorded as metrics_running_bn (default 0: off)')
     parser.add_argument('--work-dir', help='default: work_dirs/<config name>')
     parser.add_argument('--resume', action='store_true',
                         help='resume from the latest checkpoint in the work dir')
@@ -85,6 +100,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.max_iters is not None and args.max_iters < 1:
         parser.error(f'--max-iters must be >= 1, got {args.max_iters}')
+    for opt in ('frozen_bn_images', 'precise_bn'):
+        if getattr(args, opt) < 0 or (opt == 'frozen_bn_images' and getattr(args, opt) < 1):
+            parser.error(f"--{opt.replace('_', '-')} must be a positive number of "
+                         f'images, got {getattr(args, opt)}')
     if args.short_side is not None and args.short_side < 32:
         parser.error(f'--short-side must be >= 32 pixels, got {args.short_side}')
     if 'LOCAL_RANK' not in os.environ:
@@ -381,6 +400,12 @@ def build_cfg(args, world_size=None):
         set_short_side(cfg, args.short_side)
     # one evaluation, on the test set, after training
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.norm == 'frozen':
+        changed = freeze_backbone_bn(cfg.model)
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='FrozenBNStatsHook', num_samples=args.frozen_bn_images)]
+        print(f"--norm frozen: frozen BN in {', '.join(changed['frozen'])}; GroupNorm in "
+              f"{', '.join(changed['group_norm']) or 'no other part'}")
     if args.launcher != 'none' and not torch.cuda.is_available():
         warnings.warn('SyncBN has no CPU implementation in torch: on CPU the processes use '
                       'BN with per-process statistics')
@@ -520,12 +545,22 @@ def main(argv=None):
     runner.train()
     if init is not None:
         init['values'] = values.result
+    norm = dict(mode=args.norm, precise_bn_images=args.precise_bn)
+    running = None
+    if args.precise_bn:
+        # the running statistics' result first, then precise BN (Wu & Johnson 2021)
+        running = runner.test()
+        runner.logger.info('with the running BN statistics: ' + summary_line(running))
+        norm['precise_bn_layers'] = precise_bn(runner, args.precise_bn)
     metrics = runner.test()
     line = summary_line(metrics)
     if is_main_process():
         result = dict(config=args.config, pretrained=args.pretrained,
                       max_iters=cfg.train_cfg.max_iters, protocol=protocol, init=init,
-                      metrics=metrics, ap_vs_iou=ap_vs_iou(metrics), summary=line)
+                      norm=norm, metrics=metrics, ap_vs_iou=ap_vs_iou(metrics), summary=line)
+        if running is not None:
+            result.update(metrics_running_bn=running,
+                          ap_vs_iou_running_bn=ap_vs_iou(running))
         path = osp.join(cfg.work_dir, 'det_results.json')
         with open(path + '.tmp', 'w') as f:
             json.dump(result, f, indent=2)

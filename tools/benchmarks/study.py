@@ -101,6 +101,16 @@ BUDGETS = {
                    methods=['random_init', 'mocov2', 'tobias_p0.3', 'random_merge',
                             'copypaste_gray'],
                    seeds=[0, 1, 2]),
+    # medium's pretraining with MoCo v2's blur scaled with the crop (sigma 0.1-2 px is
+    # for 224-px crops: 0.03-0.57 px at 64 px), and detection at the protocol per
+    # image (tools/det_train.py; lr 0.0025 at 2 images unless det_lr) for det_epochs
+    # epochs of cards at short side 160, det_finetunes fine-tunes paired by seed, each
+    # tested with the running BN statistics and after precise BN on 512 images
+    'medium2': dict(epochs=20, max_iters=None, size=64, batch=64, eval_limit=None,
+                    scale_blur=True, det_epochs=5, det_side=160, det_finetunes=3,
+                    det_precise_bn=512, bg_size=64,
+                    knn=dict(interval=1, max_train_images=1000, max_val_images=500),
+                    methods=['random_init', 'mocov2', 'tobias_p0.3'], seeds=[0, 1, 2]),
     'full': dict(epochs=12, max_iters=None, size=112, batch=64, eval_limit=None,
                  det_iters=600, det_side=384),
 }
@@ -169,6 +179,10 @@ def derive_pretrain_config(method, budget, seed, data_root, mask_file, out_path,
     def edit(d):
         if d.get('type') == 'RandomResizedCrop':
             d['scale'] = b['size']
+        if d.get('type') == 'GaussianBlur' and b.get('scale_blur'):
+            # the view pipelines' blur radius (Pillow sigma, px) is for 224-px crops
+            d['magnitude_range'] = tuple(round(r * b['size'] / 224, 4)
+                                         for r in d['magnitude_range'])
         if 'mask_file' in d:
             d['mask_file'] = mask_file
         if d.get('type') == 'BackgroundSwap' and 'swap_prob' in spec:
@@ -391,13 +405,57 @@ def stage_bg_sensitivity(backbone_ckpt, budget, seed, run_dir, args):
     return result
 
 
+def det_variant(args):
+    """The fine-tune variant of this invocation: '' for the budget's protocol (the
+    config's norm, the protocol's lr per image), else e.g. ``frozen``, ``lr0.01`` or
+    ``frozen_lr0.01`` (``--det-norm``, ``--det-lr``)."""
+    parts = []
+    if args.det_norm != 'config':
+        parts.append(args.det_norm)
+    if args.det_lr is not None:
+        parts.append(f'lr{args.det_lr:g}')
+    return '_'.join(parts)
+
+
 def stage_detection(backbone_ckpt, budget, seed, run_dir, args):
     """``det_finetunes`` fine-tunes of the backbone (seeds ``seed + 1000 k``); with
     one, its result; with several, their mean and each one under ``finetunes``."""
     b = BUDGETS[budget]
-    runs = [finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k)
-            for k in range(b.get('det_finetunes', 1))]
-    return runs[0] if len(runs) == 1 else aggregate_finetunes(runs)
+    for k in args.finetunes or range(b.get('det_finetunes', 1)):
+        finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k)
+    return cached_detection(budget, run_dir, det_variant(args))
+
+
+def cached_detection(budget, run_dir, variant=''):
+    """The variant's fine-tunes that finished (of the budget's ``det_finetunes``): one
+    as it is, several aggregated (:func:`aggregate_finetunes`); None without any."""
+    runs = [load_json(p) for p in
+            (osp.join(run_dir, finetune_name(k, variant) + '.json')
+             for k in range(BUDGETS[budget].get('det_finetunes', 1))) if osp.exists(p)]
+    return None if not runs else runs[0] if len(runs) == 1 else aggregate_finetunes(runs)
+
+
+def detection_variants(run_dir):
+    """The variants (other than the protocol's) with a finished fine-tune in run_dir."""
+    import glob
+    found = set()
+    for path in glob.glob(osp.join(run_dir, 'detection*_*.json')):
+        stem = osp.basename(path)[:-len('.json')]
+        match = re.fullmatch(r'detection(?:_ft\d+)?_(.+)', stem)
+        if match and not re.fullmatch(r'ft\d+', match.group(1)):
+            found.add(match.group(1))
+    return sorted(found)
+
+
+def det_iterations(budget, args):
+    """The fine-tune's iterations: the budget's ``det_iters``, or ``det_epochs`` passes
+    over the detection training set at the config's 2 images per iteration."""
+    b = BUDGETS[budget]
+    if b.get('det_iters'):
+        return b['det_iters']
+    with open(osp.join(args.det_voc, 'ImageSets', 'Main', 'trainval.txt')) as f:
+        images = sum(1 for line in f if line.strip())
+    return -(-b['det_epochs'] * images // 2)
 
 
 def aggregate_finetunes(runs):
@@ -414,23 +472,38 @@ def aggregate_finetunes(runs):
     return out
 
 
-def finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k=0):
+def finetune_name(k, variant=''):
+    """``detection``, ``detection_ft1``, ... (the protocol), ``detection_frozen``, ..."""
     name = 'detection' if k == 0 else f'detection_ft{k}'
+    return f'{name}_{variant}' if variant else name
+
+
+def finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k=0):
+    variant = det_variant(args)
+    name = finetune_name(k, variant)
     out = osp.join(run_dir, f'{name}.json')
     if osp.exists(out):
         return load_json(out)
     b = BUDGETS[budget]
     seed = seed + 1000 * k
     work_dir = osp.join(run_dir, name)
-    cmd = [sys.executable, 'tools/det_train.py',
-           'configs/benchmarks/mmdetection/voc-layout/faster-rcnn_r50_fpn_custom.py',
+    config = 'configs/benchmarks/mmdetection/voc-layout/faster-rcnn_r50_fpn_custom.py'
+    cmd = [sys.executable, 'tools/det_train.py', config,
            '--pretrained', backbone_ckpt, '--data-root', args.det_voc, '--classes',
-           *args.det_classes, '--max-iters', str(b['det_iters']), '--short-side',
-           str(b['det_side']), '--work-dir', work_dir, '--seed', str(seed), '--cfg-options',
-           'model.backbone.depth=18', 'model.neck.in_channels=[64,128,256,512]',
-           # 64 sampled RoIs (not 512) and 100 test proposals: the 4-conv box head
-           # dominates a CPU step otherwise
-           'model.train_cfg.rcnn.sampler.num=64', 'model.test_cfg.rpn.max_per_img=100']
+           *args.det_classes, '--max-iters', str(det_iterations(budget, args)),
+           '--short-side', str(b['det_side']), '--work-dir', work_dir, '--seed', str(seed),
+           '--norm', args.det_norm]
+    if b.get('det_precise_bn'):
+        cmd += ['--precise-bn', str(b['det_precise_bn'])]
+    cmd += ['--cfg-options', 'model.backbone.depth=18',
+            'model.neck.in_channels=[64,128,256,512]',
+            # 64 sampled RoIs (not 512) and 100 test proposals: the 4-conv box head
+            # dominates a CPU step otherwise
+            'model.train_cfg.rcnn.sampler.num=64', 'model.test_cfg.rpn.max_per_img=100']
+    if args.det_lr is not None:
+        # the config's lr is for its reference batch (16); det_train.py scales it to the
+        # 2 images of one process, so the lr after warm-up is det_lr
+        cmd.append(f'optim_wrapper.optimizer.lr={args.det_lr * 16 / 2:g}')
     if osp.exists(osp.join(work_dir, 'last_checkpoint')):
         cmd.append('--resume')
     start = time.time()
@@ -438,8 +511,13 @@ def finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k=0):
     last = [ln for ln in log.splitlines() if ln.startswith('AP50=')][-1]
     result = {k: float(v) for k, v in re.findall(r'(AP\w*)=([\d.]+)', last)}
     det = load_json(osp.join(work_dir, 'det_results.json'))
-    result.update(line=last, seconds=time.time() - start, seed=seed,
+    result.update(line=last, seconds=time.time() - start, seed=seed, norm=det.get('norm'),
+                  protocol=det.get('protocol'),
                   ap_vs_iou={f'{float(t):.1f}': 100 * v for t, v in det['ap_vs_iou'].items()})
+    if det.get('metrics_running_bn'):
+        # the same fine-tune tested with its running BN statistics (before precise BN)
+        line = [ln for ln in log.splitlines() if 'with the running BN statistics' in ln][-1]
+        result['running_bn'] = {k: float(v) for k, v in re.findall(r'(AP\w*)=([\d.]+)', line)}
     atomic_json(out, result)
     return result
 
@@ -448,13 +526,7 @@ def cached_stage(name, budget, run_dir):
     """A stage's earlier result (None if it never finished): for detection the
     fine-tunes that finished, aggregated when there are several."""
     if name == 'detection':
-        runs = [load_json(p) for p in
-                [osp.join(run_dir, 'detection.json')] +
-                [osp.join(run_dir, f'detection_ft{k}.json')
-                 for k in range(1, BUDGETS[budget].get('det_finetunes', 1))]
-                if osp.exists(p)]
-        return None if not runs else runs[0] if len(runs) == 1 else \
-            aggregate_finetunes(runs)
+        return cached_detection(budget, run_dir)
     path = osp.join(run_dir, f'{name}.json')
     return load_json(path) if osp.exists(path) else None
 
@@ -518,8 +590,13 @@ def run_one(method, seed, args):
                 row[name] = cached
             continue
         src = ckpt if name == 'probes' else backbone_ckpt
-        row[name] = stage(src, args.budget, seed, run_dir, args)
-        print(f'[study] {method} seed {seed}: {name} {row[name]}', flush=True)
+        result = stage(src, args.budget, seed, run_dir, args)
+        if name == 'detection' and det_variant(args):  # the row's 'detection' is the
+            result = cached_detection(args.budget, run_dir)  # protocol's fine-tunes
+        row[name] = result
+        print(f'[study] {method} seed {seed}: {name} {result}', flush=True)
+    for variant in detection_variants(run_dir):  # --det-norm / --det-lr fine-tunes
+        row[f'detection_{variant}'] = cached_detection(args.budget, run_dir, variant)
     atomic_json(row_path, row)
     return row
 
@@ -535,6 +612,15 @@ def parse_args(argv=None):
     p.add_argument('--amp', action='store_true', help='bf16 autocast for pretraining')
     p.add_argument('--skip', nargs='*', default=[],
                    choices=['probes', 'corloc', 'bg_sensitivity', 'detection'])
+    p.add_argument('--det-norm', choices=['config', 'frozen'], default='config',
+                   help="detection fine-tunes' norm (tools/det_train.py --norm); other "
+                   'than config, a variant: detection_frozen in the row')
+    p.add_argument('--det-lr', type=float, default=None,
+                   help='lr after warm-up at the 2 images of one process (default: the '
+                   "protocol's, 0.0025); a variant: detection_lr0.01 in the row")
+    p.add_argument('--finetunes', nargs='+', type=int, default=None, metavar='K',
+                   help="which of the budget's detection fine-tunes to run (0-based, "
+                   'seed + 1000 K; default all); the row keeps every one finished')
     p.add_argument('--report', action='store_true',
                    help='only aggregate finished rows (OUT/BUDGET/rows and the committed '
                    'rows)')
