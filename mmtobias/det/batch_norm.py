@@ -35,8 +35,10 @@ def _separate_loader(loader, seed=0):
     Not ``loader`` itself: MMEngine's ``InfiniteSampler`` hands every iterator the same
     index generator (created once in its ``__init__``), so when a second iterator over
     the training loader is closed, the training loop's iterator ends as well
-    (``StopIteration`` at its next step; reproduced by ``tests/test_det/
-    test_batch_norm.py``). Its batch size is the training loader's, also when that
+    (``StopIteration`` at its next step; open-mmlab/mmengine#1649, reproduced by
+    ``tests/test_det/test_batch_norm.py``). mmpretrain's ``PreciseBNHook`` hands
+    ``update_bn_stats`` the training loader itself, so with an iteration-based loop
+    it would end the training it runs in. Its batch size is the training loader's, also when that
     batches through a ``batch_sampler`` (mmdet's ``AspectRatioBatchSampler``, which
     leaves ``DataLoader.batch_size`` None), as ``update_bn_stats`` reads it."""
     batch = loader.batch_size or loader.batch_sampler.batch_size

@@ -134,6 +134,57 @@ def test_load_report_flags_tensors_overwritten_after_loading(voc_dataset, tmp_pa
     assert values['max_abs_diff'] > 0.1
 
 
+def test_frozen_norm_keeps_the_checkpoints_affine_and_reestimates_statistics(
+        voc_dataset, tmp_path, capsys):
+    torch.manual_seed(0)
+    backbone = MMPretrainResNet(depth=18).state_dict()
+    ckpt = str(tmp_path / 'mocov2.pth')
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.items()}), ckpt)
+    work = str(tmp_path / 'c4_frozen')
+    _, last = _run([
+        osp.join(CFG, 'faster-rcnn_r50-c4_custom.py'), '--pretrained', ckpt,
+        '--data-root', voc_dataset, '--max-iters', '2', '--short-side', '64',
+        '--work-dir', work, '--norm', 'frozen', '--frozen-bn-images', '2',
+        '--precise-bn', '2', '--cfg-options', *SMALL, *R18_C4,
+        f'visualizer.name=visualizer_{tmp_path.name}'
+    ], capsys)
+    assert last.startswith('AP50=')
+    with open(osp.join(work, 'det_results.json')) as f:
+        result = json.load(f)
+    # the loaded values are checked before the statistics are re-estimated
+    values = result['init']['values']
+    assert values['differ'] == [] and values['equal'] == len(backbone)
+    # every BN is frozen in C4 (backbone and res5 head): precise BN has nothing to do
+    assert result['norm'] == dict(mode='frozen', precise_bn_images=2, precise_bn_layers=0)
+    trained = torch.load(osp.join(work, 'iter_2.pth'), weights_only=True)['state_dict']
+    for name in ('bn1', 'layer1.0.bn1'):
+        for key in ('weight', 'bias'):  # frozen affine: exactly the checkpoint's
+            assert torch.equal(trained[f'backbone.{name}.{key}'], backbone[f'{name}.{key}'])
+        # statistics of the cards-like images, not the checkpoint's
+        assert not torch.allclose(trained[f'backbone.{name}.running_mean'],
+                                  backbone[f'{name}.running_mean'])
+    assert torch.equal(trained['roi_head.shared_head.layer4.0.bn1.weight'],
+                       backbone['layer4.0.bn1.weight'])
+    assert not torch.equal(trained['backbone.layer1.0.conv1.weight'],
+                           backbone['layer1.0.conv1.weight'])  # the convs train
+
+
+def test_precise_bn_tests_before_and_after(voc_dataset, tmp_path, capsys):
+    work = str(tmp_path / 'fpn_precise')
+    _, last = _run([
+        osp.join(CFG, 'faster-rcnn_r50_fpn_custom.py'), '--pretrained', 'none',
+        '--data-root', voc_dataset, '--max-iters', '2', '--short-side', '64',
+        '--work-dir', work, '--precise-bn', '4', '--cfg-options', *SMALL, *R18_FPN,
+        f'visualizer.name=visualizer_{tmp_path.name}'
+    ], capsys)
+    with open(osp.join(work, 'det_results.json')) as f:
+        result = json.load(f)
+    # the config's BN trains in the backbone (20), the FPN (8) and the box head (4)
+    assert result['norm'] == dict(mode='config', precise_bn_images=4, precise_bn_layers=32)
+    assert 'pascal_voc/AP50' in result['metrics_running_bn']
+    assert len(result['ap_vs_iou_running_bn']) == 9 and last.startswith('AP50=')
+
+
 def _build(config, world_size, *extra):
     args = det_train.parse_args([osp.join(CFG, config), '--pretrained', 'none', *extra])
     return det_train.build_cfg(args, world_size=world_size)

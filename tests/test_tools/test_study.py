@@ -316,3 +316,57 @@ def test_publish_writes_every_reported_row_and_the_curve_beside_them(tmp_path):
     study.main(['--budget', 'medium', '--out', str(out), '--report', '--publish',
                 '--committed-rows', str(committed)])
     assert (tmp_path / 'results' / 'study_medium_ap_vs_iou.png').stat().st_size > 0
+
+
+def _ft(ap50, seed, running=None):
+    ft = dict(AP50=ap50, AP=ap50 / 2, AP75=ap50 / 4, seed=seed, seconds=1.0,
+              ap_vs_iou={'0.5': ap50})
+    if running is not None:
+        ft['running_bn'] = dict(AP50=running, AP=running / 2, AP75=running / 4)
+    return ft
+
+
+def test_paired_table_pairs_finetunes_by_seed_with_standard_errors():
+    # random init 10/12/14, MoCo v2 13/14/18 at fine-tune seeds 0/1000/2000 (seed 0),
+    # and a MoCo v2 fine-tune at seed 3000 that random init lacks (unpaired: left out)
+    rand = dict(method='random_init', seed=0, detection=study.aggregate_finetunes(
+        [_ft(10.0, 0, 9.0), _ft(12.0, 1000, 12.0), _ft(14.0, 2000, 11.0)]),
+        detection_frozen=study.aggregate_finetunes([_ft(8.0, 0), _ft(9.0, 1000)]))
+    moco = dict(method='mocov2', seed=0, detection=study.aggregate_finetunes(
+        [_ft(13.0, 0), _ft(14.0, 1000), _ft(18.0, 2000), _ft(30.0, 3000)]))
+    table = study_report.paired_table({'random_init': [rand], 'mocov2': [moco]})
+    lines = table.splitlines()
+    assert lines[0] == '| fine-tune | comparison | ΔAP50 | ΔAP | ΔAP75 |'
+    # differences 3, 2, 4: mean 3, sample std 1, SE 1/sqrt(3)
+    assert '| detection | mocov2 − random_init | +3.0 ± 0.6 (n=3) | +1.5 ± 0.3 (n=3) |' \
+        in table
+    # precise BN minus running statistics: 1, 0, 3 -> +1.3 ± 0.9
+    assert '| detection | random_init: precise BN − running BN | +1.3 ± 0.9 (n=3) |' in table
+    # the frozen variant against the protocol on the same backbone: -2, -3
+    assert '| detection_frozen | random_init: frozen − protocol | -2.5 ± 0.5 (n=2) |' \
+        in table
+    assert not any('detection_frozen | mocov2 −' in ln for ln in lines)  # no frozen MoCo
+    assert study_report.mean_se([5.0]) == (5.0, None)
+    assert study_report.paired_table({'mocov2': [dict(method='mocov2', seed=0)]}) == ''
+
+
+def test_detection_variants_keep_their_own_files_and_row_keys(tmp_path):
+    args = study.parse_args(['--budget', 'medium2', '--det-norm', 'frozen', '--det-lr',
+                             '0.01'])
+    assert study.det_variant(args) == 'frozen_lr0.01'
+    assert study.det_variant(study.parse_args(['--budget', 'medium2'])) == ''
+    assert study.finetune_name(2, 'frozen') == 'detection_ft2_frozen'
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    for name in ('detection', 'detection_ft1', 'detection_frozen', 'detection_ft2_frozen',
+                 'detection_lr0.01'):
+        (run_dir / f'{name}.json').write_text(json.dumps(_ft(1.0, 0)))
+    assert study.detection_variants(str(run_dir)) == ['frozen', 'lr0.01']
+    assert len(study.cached_detection('medium2', str(run_dir), 'frozen')['finetunes']) == 2
+    # 5 epochs of a 296-image training set at 2 images per iteration
+    voc = tmp_path / 'voc' / 'ImageSets' / 'Main'
+    voc.mkdir(parents=True)
+    (voc / 'trainval.txt').write_text(''.join(f'{i:06d}\n' for i in range(296)))
+    args.det_voc = str(tmp_path / 'voc')
+    assert study.det_iterations('medium2', args) == 740
+    assert study.det_iterations('medium', args) == 200

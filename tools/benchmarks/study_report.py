@@ -15,7 +15,12 @@ detection fine-tuning's own seed noise.
 Rows with background sensitivity get one column per dataset, the mean over images of
 (a) - (b) (similarity with the background replaced minus with the objects replaced);
 rows with several detection fine-tunes per backbone get ``AP50 ft±``, the mean over
-backbones of the fine-tunes' own spread, to set beside the spread over seeds. The
+backbones of the fine-tunes' own spread, to set beside the spread over seeds. Detection
+is also reported as paired differences with their standard errors: every method
+against random init, fine-tune by fine-tune (same pretraining seed, same fine-tune
+seed), for the protocol's fine-tunes and each variant (``--det-norm``, ``--det-lr``);
+precise BN against the running statistics of the same fine-tune; and each variant
+against the protocol on the same backbone. The
 learning curve is each method's mean kNN top-1 per epoch with its seed range shaded.
 """
 import glob
@@ -99,6 +104,83 @@ def _num(value, digits=1):
     return '—' if value is None else f'{value:.{digits}f}'
 
 
+def finetunes(row, key='detection'):
+    """``{(pretraining seed, fine-tune seed): fine-tune result}`` of a row's ``key``
+    (``detection`` or a variant such as ``detection_frozen``)."""
+    det = row.get(key)
+    if not det:
+        return {}
+    runs = det.get('finetunes') or [det]
+    return {(row['seed'], r.get('seed')): r for r in runs}
+
+
+def mean_se(values):
+    """Mean and standard error (sample std / sqrt(n); None for n = 1)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, (var / n) ** 0.5
+
+
+def _diff_cell(values):
+    if not values:
+        return '—'
+    mean, se = mean_se(values)
+    return f'{mean:+.1f} (n=1)' if se is None else f'{mean:+.1f} ± {se:.1f} (n={len(values)})'
+
+
+def paired_table(rows, baseline='random_init', metrics=('AP50', 'AP', 'AP75')):
+    """Markdown: each method's detection minus the baseline's, paired by pretraining
+    seed and fine-tune seed, mean ± standard error over the pairs; per variant
+    (``detection``, ``detection_frozen``, ...); then, for every fine-tune tested both
+    ways, precise BN minus the running statistics, and each variant minus the
+    protocol's ``detection`` on the same backbone. '' without detection rows."""
+    runs = [r for g in rows.values() for r in g]
+    keys = sorted({k for r in runs for k in r if k.startswith('detection') and r[k]})
+    if not keys:
+        return ''
+    lines = ['| fine-tune | comparison | ' + ' | '.join(f'Δ{m}' for m in metrics) + ' |',
+             '|---' * (2 + len(metrics)) + '|']
+    base = rows.get(baseline, [])
+    for key in keys:
+        ref = {}
+        for r in base:
+            ref.update(finetunes(r, key))
+        for method, group in rows.items():
+            if method == baseline:
+                continue
+            pairs = {}
+            for r in group:
+                pairs.update(finetunes(r, key))
+            common = sorted(set(pairs) & set(ref))
+            if not common:
+                continue
+            cells = [_diff_cell([pairs[c][m] - ref[c][m] for c in common]) for m in metrics]
+            lines.append(f'| {key} | {method} − {baseline} | ' + ' | '.join(cells) + ' |')
+        for method, group in rows.items():
+            fts = [ft for r in group for ft in finetunes(r, key).values()
+                   if ft.get('running_bn')]
+            if fts:
+                cells = [_diff_cell([ft[m] - ft['running_bn'][m] for ft in fts])
+                         for m in metrics]
+                lines.append(f'| {key} | {method}: precise BN − running BN | '
+                             + ' | '.join(cells) + ' |')
+            if key == 'detection':
+                continue
+            diffs = {m: [] for m in metrics}
+            for r in group:
+                proto, var = finetunes(r), finetunes(r, key)
+                for c in sorted(set(proto) & set(var)):
+                    for m in metrics:
+                        diffs[m].append(var[c][m] - proto[c][m])
+            if diffs[metrics[0]]:
+                lines.append(f'| {key} | {method}: {key[len("detection_"):]} − protocol | '
+                             + ' | '.join(_diff_cell(diffs[m]) for m in metrics) + ' |')
+    return '\n'.join(lines)
+
+
 def write_report(budget_dir, extra_dirs=()):
     rows = load_rows(budget_dir, extra_dirs)
     if not rows:
@@ -123,6 +205,12 @@ def write_report(budget_dir, extra_dirs=()):
                 f' | {r.get("pretrain_seconds", 0) / 60:.0f} | '
                 f'{_num(det_s / 60 if det_s is not None else None)} |')
     text = table + '\n\nEvery run:\n\n' + '\n'.join(runs) + '\n'
+    paired = paired_table(rows)
+    if paired:
+        text += ('\nDetection, paired differences (AP points; mean ± standard error over '
+                 'pairs of fine-tunes with the same pretraining and fine-tune seeds):\n\n'
+                 + paired + '\n')
+        print('\n' + paired)
     bg = bg_table(rows)
     if bg:
         text += ('\nBackground sensitivity in detail (mean over images; std over images '
