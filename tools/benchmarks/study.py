@@ -12,7 +12,8 @@ evaluate the learned backbone with
 - Faster R-CNN FPN (same backbone) fine-tuned on a VOC-layout detection set:
   AP50, AP, AP75 and AP at IoU 0.1 ... 0.9 (``det_finetunes`` fine-tunes per
   backbone, each with its own seed, so that fine-tuning noise is seen apart from
-  pretraining noise),
+  pretraining noise; fine-tune k of every backbone has the seed ``seed + 1000 k``, so
+  backbones are compared pair by pair),
 
 and, during pretraining, the ``KNNMonitor`` hook's kNN accuracy on a subset of the
 probe folders (``medium`` and ``smoke``), which becomes the learning curve
@@ -53,6 +54,13 @@ wall time on a 2-core CPU; see README "Results"):
            (2026-12-02): 1.6-1.75 s per iteration (78 per epoch), i.e. about 45 min
            of pretraining per run, so the 9 runs of the three main methods alone
            take ~7 h (30 epochs, first planned, would have taken ~10 h)
+    medium2 medium's pretraining with MoCo v2's blur scaled with the crop (sigma
+           0.1-2 px is set for 224-px crops; 0.03-0.57 px at 64 px), detection at the
+           fixed protocol: tools/det_train.py's lr per image (0.0025 at 2 images),
+           5 epochs of cards (740 iterations) at short side 160, 3 fine-tunes per
+           backbone paired by seed across backbones, each tested with the running BN
+           statistics and after precise BN; methods random init, MoCo v2, Tobias p0.3.
+           --det-norm frozen / --det-lr add variants (detection_frozen, ... in the row)
     full   12 epochs at 112 px, detection 600 iterations at 384 px (not yet run;
            about 3x the epochs and 1.4x the pixels, so ~20-25 min of pretraining)
 """
