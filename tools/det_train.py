@@ -82,10 +82,12 @@ def parse_args(argv=None):
                         '"Fine-tuning on fewer GPUs")')
     parser.add_argument('--frozen-bn-images', type=int, default=512, metavar='N',
                         help='with --norm frozen: images to re-estimate the frozen '
-                        'statistics from (default 512)')
+                        'statistics from (default 512; at most one pass over the '
+                        'training set)')
     parser.add_argument('--precise-bn', type=int, default=0, metavar='N',
                         help='after the last iteration, recompute the statistics of the '
-                        'BN layers that train on N training images (precise BN, '
+                        'BN layers that train on N training images (at most one pass; '
+                        'precise BN, '
                         "mmpretrain's update_bn_stats); the test set is evaluated before "
                         'as well, recorded as metrics_running_bn (default 0: off)')
     parser.add_argument('--work-dir', help='default: work_dirs/<config name>')

@@ -16,6 +16,7 @@ behind its ``PreciseBNHook``):
   BN layers that train are recomputed as the true mean over many batches with the
   final weights (Wu & Johnson, "Rethinking Batch in BatchNorm", Sec. 3).
 """
+import mmengine.dist
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -29,8 +30,10 @@ FROZEN_BN = dict(type='BN', requires_grad=False)
 GROUP_NORM = dict(type='GN', num_groups=32, requires_grad=True)
 
 
-def _separate_loader(loader, seed=0):
-    """A loader over the training set for statistics only, with its own shuffling.
+def _separate_loader(loader, seed=None):
+    """A loader over the training set for statistics only, with its own shuffling
+    (seeded with the process's rank by default, so that processes draw different images;
+    ``update_bn_stats`` averages their statistics).
 
     Not ``loader`` itself: MMEngine's ``InfiniteSampler`` hands every iterator the same
     index generator (created once in its ``__init__``), so when a second iterator over
@@ -43,7 +46,7 @@ def _separate_loader(loader, seed=0):
     leaves ``DataLoader.batch_size`` None), as ``update_bn_stats`` reads it."""
     batch = loader.batch_size or loader.batch_sampler.batch_size
     generator = torch.Generator()
-    generator.manual_seed(seed)
+    generator.manual_seed(mmengine.dist.get_rank() if seed is None else seed)
     return DataLoader(loader.dataset, batch_size=batch, shuffle=True, generator=generator,
                       num_workers=loader.num_workers, collate_fn=loader.collate_fn,
                       worker_init_fn=loader.worker_init_fn, drop_last=True)
