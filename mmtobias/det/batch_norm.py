@@ -21,8 +21,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.engine.hooks.precise_bn_hook import update_bn_stats
-from torch.utils.data import DataLoader
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader
 
 from mmdet.registry import HOOKS
 
@@ -40,8 +40,9 @@ def _separate_loader(loader, seed=None):
     the training loader is closed, the training loop's iterator ends as well
     (``StopIteration`` at its next step; open-mmlab/mmengine#1649, reproduced by
     ``tests/test_det/test_batch_norm.py``). mmpretrain's ``PreciseBNHook`` hands
-    ``update_bn_stats`` the training loader itself, so with an iteration-based loop
-    it would end the training it runs in. Its batch size is the training loader's, also when that
+    ``update_bn_stats`` the training loader itself, so by the same mechanism a precise-BN
+    step before the last iteration of an iteration-based loop would end its training
+    (inferred, not run). The batch size is the training loader's, also when that
     batches through a ``batch_sampler`` (mmdet's ``AspectRatioBatchSampler``, which
     leaves ``DataLoader.batch_size`` None), as ``update_bn_stats`` reads it."""
     batch = loader.batch_size or loader.batch_sampler.batch_size
