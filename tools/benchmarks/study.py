@@ -57,7 +57,8 @@ wall time on a 2-core CPU; see README "Results"):
     medium2 medium's pretraining with MoCo v2's blur scaled with the crop (sigma
            0.1-2 px is set for 224-px crops; 0.03-0.57 px at 64 px), detection at the
            fixed protocol: tools/det_train.py's lr per image (0.0025 at 2 images),
-           5 epochs of cards (740 iterations) at short side 160, 3 fine-tunes per
+           5 epochs of cards (740 iterations) at short side 160 with 32 sampled
+           RoIs per image (64 in the other budgets), 3 fine-tunes per
            backbone paired by seed across backbones, each tested with the running BN
            statistics and after precise BN; methods random init, MoCo v2, Tobias p0.3.
            --det-norm frozen / --det-lr add variants (detection_frozen, ... in the row)
@@ -113,10 +114,12 @@ BUDGETS = {
     # for 224-px crops: 0.03-0.57 px at 64 px), and detection at the protocol per
     # image (tools/det_train.py; lr 0.0025 at 2 images unless det_lr) for det_epochs
     # epochs of cards at short side 160, det_finetunes fine-tunes paired by seed, each
-    # tested with the running BN statistics and after precise BN on 512 images
+    # tested with the running BN statistics and after precise BN on 512 images (at
+    # most one pass); 32 sampled RoIs per image: with 64, an iteration took 2.1 s on the
+    # idle 2-core CPU (the 4-conv box head on 128 RoIs), 29 min per fine-tune
     'medium2': dict(epochs=20, max_iters=None, size=64, batch=64, eval_limit=None,
                     scale_blur=True, det_epochs=5, det_side=160, det_finetunes=3,
-                    det_precise_bn=512, bg_size=64,
+                    det_precise_bn=512, det_rois=32, bg_size=64,
                     knn=dict(interval=1, max_train_images=1000, max_val_images=500),
                     methods=['random_init', 'mocov2', 'tobias_p0.3'], seeds=[0, 1, 2]),
     'full': dict(epochs=12, max_iters=None, size=112, batch=64, eval_limit=None,
@@ -505,9 +508,10 @@ def finetune_detection(backbone_ckpt, budget, seed, run_dir, args, k=0):
         cmd += ['--precise-bn', str(b['det_precise_bn'])]
     cmd += ['--cfg-options', 'model.backbone.depth=18',
             'model.neck.in_channels=[64,128,256,512]',
-            # 64 sampled RoIs (not 512) and 100 test proposals: the 4-conv box head
-            # dominates a CPU step otherwise
-            'model.train_cfg.rcnn.sampler.num=64', 'model.test_cfg.rpn.max_per_img=100']
+            # det_rois sampled RoIs per image (not 512) and 100 test proposals: the 4-conv
+            # box head dominates a CPU step otherwise
+            f'model.train_cfg.rcnn.sampler.num={b.get("det_rois", 64)}',
+            'model.test_cfg.rpn.max_per_img=100']
     if args.det_lr is not None:
         # the config's lr is for its reference batch (16); det_train.py scales it to the
         # 2 images of one process, so the lr after warm-up is det_lr
