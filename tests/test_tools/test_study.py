@@ -333,13 +333,15 @@ def test_paired_table_pairs_finetunes_by_seed_with_standard_errors():
         [_ft(10.0, 0, 9.0), _ft(12.0, 1000, 12.0), _ft(14.0, 2000, 11.0)]),
         detection_frozen=study.aggregate_finetunes([_ft(8.0, 0), _ft(9.0, 1000)]))
     moco = dict(method='mocov2', seed=0, detection=study.aggregate_finetunes(
-        [_ft(13.0, 0), _ft(14.0, 1000), _ft(18.0, 2000), _ft(30.0, 3000)]))
+        [_ft(13.0, 0, 12.0), _ft(14.0, 1000), _ft(18.0, 2000), _ft(30.0, 3000)]))
     table = study_report.paired_table({'random_init': [rand], 'mocov2': [moco]})
     lines = table.splitlines()
     assert lines[0] == '| fine-tune | comparison | ΔAP50 | ΔAP | ΔAP75 |'
     # differences 3, 2, 4: mean 3, sample std 1, SE 1/sqrt(3)
     assert '| detection | mocov2 − random_init | +3.0 ± 0.6 (n=3) | +1.5 ± 0.3 (n=3) |' \
         in table
+    # with the running statistics only fine-tune seed 0 was tested both ways: 12 - 9
+    assert '| detection | mocov2 − random_init, running BN | +3.0 (n=1) |' in table
     # precise BN minus running statistics: 1, 0, 3 -> +1.3 ± 0.9
     assert '| detection | random_init: precise BN − running BN | +1.3 ± 0.9 (n=3) |' in table
     # the frozen variant against the protocol on the same backbone: -2, -3

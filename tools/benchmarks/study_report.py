@@ -133,7 +133,8 @@ def _diff_cell(values):
 
 def paired_table(rows, baseline='random_init', metrics=('AP50', 'AP', 'AP75')):
     """Markdown: each method's detection minus the baseline's, paired by pretraining
-    seed and fine-tune seed, mean ± standard error over the pairs; per variant
+    seed and fine-tune seed, mean ± standard error over the pairs (also with the
+    running BN statistics where the fine-tunes were tested both ways); per variant
     (``detection``, ``detection_frozen``, ...); then, for every fine-tune tested both
     ways, precise BN minus the running statistics, and each variant minus the
     protocol's ``detection`` on the same backbone. '' without detection rows."""
@@ -159,6 +160,12 @@ def paired_table(rows, baseline='random_init', metrics=('AP50', 'AP', 'AP75')):
                 continue
             cells = [_diff_cell([pairs[c][m] - ref[c][m] for c in common]) for m in metrics]
             lines.append(f'| {key} | {method} − {baseline} | ' + ' | '.join(cells) + ' |')
+            both = [c for c in common if pairs[c].get('running_bn') and ref[c].get('running_bn')]
+            if both:  # the same fine-tunes tested with their running BN statistics
+                cells = [_diff_cell([pairs[c]['running_bn'][m] - ref[c]['running_bn'][m]
+                                     for c in both]) for m in metrics]
+                lines.append(f'| {key} | {method} − {baseline}, running BN | '
+                             + ' | '.join(cells) + ' |')
         for method, group in rows.items():
             fts = [ft for r in group for ft in finetunes(r, key).values()
                    if ft.get('running_bn')]
