@@ -40,6 +40,15 @@ def _run(args, capsys):
     return metrics, lines[-1]
 
 
+def _moco_checkpoint(tmp_path):
+    """A seeded ResNet-18 saved as a MoCo-style ``backbone.*`` checkpoint: (state, path)."""
+    torch.manual_seed(0)
+    backbone = MMPretrainResNet(depth=18).state_dict()
+    ckpt = str(tmp_path / 'mocov2.pth')
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.items()}), ckpt)
+    return backbone, ckpt
+
+
 def _logged_lr(work_dir):
     """``{iteration: lr}`` from the run's ``vis_data/scalars.json``."""
     (path, ) = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
@@ -80,10 +89,7 @@ def test_fpn_random_init_trains_two_iterations_and_tests(voc_dataset, tmp_path, 
 
 def test_c4_from_a_moco_checkpoint_with_classes_from_the_command_line(
         voc_dataset, tmp_path, capsys):
-    torch.manual_seed(0)
-    backbone = MMPretrainResNet(depth=18).state_dict()
-    ckpt = str(tmp_path / 'mocov2.pth')
-    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.items()}), ckpt)
+    backbone, ckpt = _moco_checkpoint(tmp_path)
     work = str(tmp_path / 'c4')
     metrics, last = _run([
         osp.join(CFG, 'faster-rcnn_r50-c4_custom.py'), '--pretrained', ckpt,
@@ -109,10 +115,7 @@ def test_c4_from_a_moco_checkpoint_with_classes_from_the_command_line(
 
 def test_load_report_flags_tensors_overwritten_after_loading(voc_dataset, tmp_path, capsys,
                                                              monkeypatch):
-    torch.manual_seed(0)
-    backbone = MMPretrainResNet(depth=18).state_dict()
-    ckpt = str(tmp_path / 'mocov2.pth')
-    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.items()}), ckpt)
+    backbone, ckpt = _moco_checkpoint(tmp_path)
     load_or_resume = Runner.load_or_resume
 
     def load_then_reinit(runner):  # a later init, as a misplaced init_cfg would do
@@ -136,10 +139,7 @@ def test_load_report_flags_tensors_overwritten_after_loading(voc_dataset, tmp_pa
 
 def test_frozen_norm_keeps_the_checkpoints_affine_and_reestimates_statistics(
         voc_dataset, tmp_path, capsys):
-    torch.manual_seed(0)
-    backbone = MMPretrainResNet(depth=18).state_dict()
-    ckpt = str(tmp_path / 'mocov2.pth')
-    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.items()}), ckpt)
+    backbone, ckpt = _moco_checkpoint(tmp_path)
     work = str(tmp_path / 'c4_frozen')
     _, last = _run([
         osp.join(CFG, 'faster-rcnn_r50-c4_custom.py'), '--pretrained', ckpt,
