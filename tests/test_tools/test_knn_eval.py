@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools', 'benchmarks'))
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 
 import knn_eval  # noqa: E402
 

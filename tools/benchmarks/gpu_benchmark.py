@@ -16,7 +16,7 @@ Four measurements, each on the same device, images and process:
    Goal: Tobias <= 1.02x MoCo v2.
 3. **InsLoc-C4 against MoCo v2**, the same way.
 4. **Mask decoding paths** on real photos (``--photos``, default the ~300
-   photos ``tools/benchmarks/pack_photos.py`` packs into
+   photos ``.dev_scripts/gpu_lease/pack_photos.py`` packs into
    ``.gpu_wheelhouse/photos`` when that folder exists, else the images of 1.):
    decode-only, model-only and end-to-end images/s of 'pil', 'draft' and
    'nvjpeg' at the default workers, the time for 1.28 M images, GPU and CPU

@@ -17,7 +17,7 @@ device and path:
 Each as images/s; the time for ImageNet-1k's 1,281,167 images is the fixed
 costs of a run (network, plan, file) plus 1.28 M images at the loop's rate.
 The GPU and the CPU are named. The images (``--images DIR``, e.g. the ~300 photos
-that ``tools/benchmarks/pack_photos.py`` packs) are repeated through
+that ``.dev_scripts/gpu_lease/pack_photos.py`` packs) are repeated through
 symlinks up to ``--num-images``, and read once before any timing, so that
 the rates are steady-state rates (read from the page cache). ``--ref REF`` also times the 'pil' path of
 ``mmtobias/scda`` at git REF (e.g. HEAD: the code before uncommitted

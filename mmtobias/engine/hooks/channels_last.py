@@ -36,7 +36,7 @@ class ChannelsLastHook(Hook):
     workers sharing the cores the gain shrank to about 1.1x (1.75 -> 1.6 s per
     iteration). The weights trained are the same up to float rounding.
     Checkpoints keep channels-last strides, which ``load_state_dict`` copies
-    into any layout. ``tools/benchmarks/study.py`` uses it.
+    into any layout. ``projects/foreground_study/study.py`` uses it.
 
     Only for a model that is not wrapped (one process, ``launcher='none'``):
     DDP lays out its gradient buckets from the parameters it is built with,

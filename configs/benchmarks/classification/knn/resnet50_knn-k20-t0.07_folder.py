@@ -2,7 +2,7 @@
 # protocol) of a pretrained ResNet-50 on frozen, global-average-pooled last-stage
 # features of a labelled folder pair (train/<class>/..., val/<class>/...):
 #
-#   python tools/benchmarks/knn_eval.py \
+#   python tools/analysis_tools/knn_eval.py \
 #       configs/benchmarks/classification/knn/resnet50_knn-k20-t0.07_folder.py \
 #       --checkpoint work_dirs/.../epoch_200.pth \
 #       --cfg-options data_root=data/imagenette-5k

@@ -14,8 +14,8 @@ exercise the CPU fallback of ``decode='nvjpeg'`` and the EXIF orientation
 
 Example::
 
-    python tools/benchmarks/pack_photos.py            # -> .gpu_wheelhouse/photos
-    python tools/benchmarks/pack_photos.py --out /tmp/photos --max-mb 10
+    python .dev_scripts/gpu_lease/pack_photos.py            # -> .gpu_wheelhouse/photos
+    python .dev_scripts/gpu_lease/pack_photos.py --out /tmp/photos --max-mb 10
 """
 import argparse
 import os

@@ -1,7 +1,7 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """kNN accuracy of a pretrained backbone on frozen features (config-driven).
 
-    python tools/benchmarks/knn_eval.py \
+    python tools/analysis_tools/knn_eval.py \
         configs/benchmarks/classification/knn/resnet50_knn-k20-t0.07_folder.py \
         --checkpoint CKPT [--cfg-options data_root=DIR]
 

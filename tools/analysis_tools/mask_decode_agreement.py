@@ -29,7 +29,7 @@ network is deterministic).
 
 Example::
 
-    OMP_NUM_THREADS=1 python tools/benchmarks/mask_decode_agreement.py \
+    OMP_NUM_THREADS=1 python tools/analysis_tools/mask_decode_agreement.py \
         --num-images 300 --out agreement.json
 """
 import argparse

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Collect the Python packages that tools/benchmarks/run_gpu_checks.sh needs on a GPU
+# Collect the Python packages that .dev_scripts/gpu_lease/run_gpu_checks.sh needs on a GPU
 # machine that has Python 3.12, torch (CUDA), torchvision, numpy 2, OpenCV, scipy,
 # matplotlib, rich, pytest ... but no OpenMMLab package and no package registry.
 #
@@ -16,13 +16,13 @@
 #     mmcv-ops-torch<version>-cpu/ (about 30 minutes on 2 cores). run_gpu_checks.sh
 #     compiles nothing: it installs this wheel if it loads with the torch there, so
 #     that mmdet imports (InsLoc-FPN and the detection test); without it they skip;
-#   - photos/: ~300 real photos packed by tools/benchmarks/pack_photos.py from
+#   - photos/: ~300 real photos packed by .dev_scripts/gpu_lease/pack_photos.py from
 #     ../shared/data (when present), for the mask benchmark and the GPU mask test.
 # On that machine, install with --no-deps (mmcv-lite does not satisfy mmdet's `mmcv`
 # requirement by name):
 #   python3 -m pip install --no-index --no-deps --target /tmp/site WHEELHOUSE/*.whl
 #
-# Usage: bash tools/benchmarks/make_gpu_wheelhouse.sh [WHEELHOUSE]
+# Usage: bash .dev_scripts/gpu_lease/make_gpu_wheelhouse.sh [WHEELHOUSE]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -98,7 +98,7 @@ if [ -n "${OPS_PYTHON:-}" ]; then
 fi
 
 if [ ! -d "$OUT/photos" ] && [ -d "$ROOT/../shared/data" ]; then
-  "$PY" "$ROOT/tools/benchmarks/pack_photos.py" --out "$OUT/photos"
+  "$PY" "$ROOT/.dev_scripts/gpu_lease/pack_photos.py" --out "$OUT/photos"
 fi
 
 ls -1R "$OUT" > "$OUT/MANIFEST.txt"

@@ -1,7 +1,7 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """Aggregate the rows written by ``study.py`` into a markdown table and PNG plots.
 
-    python tools/benchmarks/study_report.py work_dirs/study/small
+    python projects/foreground_study/study_report.py work_dirs/study/small
 
 Writes ``results.md`` and ``linear_accuracy.png`` beside the rows, ``ap_vs_iou.png``
 when some run has detection, and ``knn_curve.png`` when the runs logged a kNN learning
@@ -80,7 +80,7 @@ ORDER = ['random_init', 'mocov2', 'tobias_p0.3', 'tobias_p0.5', 'random_merge',
 
 def load_rows(budget_dir, extra_dirs=()):
     """``{method: [row, ...]}`` from ``budget_dir/rows`` and the row folders
-    ``extra_dirs`` (committed rows, e.g. ``docs/results/study_medium_rows``).
+    ``extra_dirs`` (committed rows, e.g. ``results/study_medium_rows`` of this project).
 
     One row per (method, seed): a row in ``budget_dir/rows`` replaces an extra folder's
     row of the same run (it was rewritten after the committed one), and an earlier
@@ -340,6 +340,6 @@ def _plots(rows, budget_dir):
 
 if __name__ == '__main__':
     if len(sys.argv) != 2 or not osp.isdir(sys.argv[1]):
-        sys.exit('usage: python tools/benchmarks/study_report.py work_dirs/study/BUDGET')
+        sys.exit('usage: python projects/foreground_study/study_report.py work_dirs/study/BUDGET')
     write_report(sys.argv[1])
 

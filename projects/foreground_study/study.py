@@ -24,7 +24,7 @@ writes its own result file atomically; re-running skips finished stages and resu
 interrupted pretraining from its last checkpoint (``tools/train.py --resume``), so the
 study can be completed across several sittings. ``--report`` aggregates the rows into a
 markdown table (mean ± spread over seeds) and PNG plots; ``--report --publish`` copies
-the rows into ``docs/results/study_BUDGET_rows/``, the rows the repository keeps, and
+the rows into ``projects/foreground_study/results/study_BUDGET_rows/``, the rows the repository keeps, and
 the kNN curve and AP-vs-IoU plot beside them. Those
 committed rows join every report, and a run whose committed row already has every
 wanted stage is not run again, so a fresh checkout (whose ``work_dirs`` is empty)
@@ -35,14 +35,14 @@ after the Runner's init, before the first step (``tools/initial_checkpoint.py``)
 
 Example (the defaults use ../shared/data beside the repository)::
 
-    python tools/benchmarks/study.py --budget small --seeds 0 1
-    python tools/benchmarks/study.py --budget small --report
-    python tools/benchmarks/study.py --budget medium          # its methods, seeds 0-2
-    python tools/benchmarks/study.py --budget medium --report  # + knn_curve.png
-    python tools/benchmarks/study.py --budget medium --report --publish  # -> docs/results
+    python projects/foreground_study/study.py --budget small --seeds 0 1
+    python projects/foreground_study/study.py --budget small --report
+    python projects/foreground_study/study.py --budget medium          # its methods, seeds 0-2
+    python projects/foreground_study/study.py --budget medium --report  # + knn_curve.png
+    python projects/foreground_study/study.py --budget medium --report --publish  # -> results/
 
 Budgets (ResNet-18 backbone, chosen so that one pretraining run stays near its target
-wall time on a 2-core CPU; see README "Results"):
+wall time on a 2-core CPU; see this project's README.md):
 
     smoke  2 iterations, tiny evaluation subsets: checks the pipeline end to end
     small  4 epochs at 96 px, detection 200 iterations at 288 px: measured on an idle
@@ -75,7 +75,8 @@ import sys
 import tempfile
 import time
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PROJECT = osp.dirname(osp.abspath(__file__))  # projects/foreground_study
+REPO = osp.dirname(osp.dirname(PROJECT))
 SHARED = osp.join(osp.dirname(REPO), 'shared', 'data')
 
 # method -> (config, pipeline edits). All share the MoCo v2 model and schedule.
@@ -544,8 +545,8 @@ def cached_stage(name, budget, run_dir):
 
 
 def committed_rows_dir(budget):
-    """Where the rows of finished runs are kept in the repository (README "Results")."""
-    return osp.join(REPO, 'docs', 'results', f'study_{budget}_rows')
+    """Where the rows of finished runs are kept in the repository (this project's README.md)."""
+    return osp.join(PROJECT, 'results', f'study_{budget}_rows')
 
 
 def stage_names(budget):
@@ -641,7 +642,7 @@ def parse_args(argv=None):
                    'knn_curve.png beside it (study_BUDGET_knn_curve.png)')
     p.add_argument('--committed-rows', default=None, metavar='DIR',
                    help='rows of finished runs kept in the repository (default: '
-                   'docs/results/study_BUDGET_rows; "" for none)')
+                   'projects/foreground_study/results/study_BUDGET_rows; "" for none)')
     p.add_argument('--train-images', default=osp.join(SHARED, 'imagenette-5k', 'train'))
     p.add_argument('--probe-train', default=osp.join(SHARED, 'imagenette-5k', 'train'))
     p.add_argument('--probe-val', default=osp.join(SHARED, 'imagenette-5k', 'val'))
@@ -708,7 +709,7 @@ def main(argv=None):
 def publish(rows, budget_dir, budget, out):
     """Every aggregated row into ``out`` (the committed rows) and, beside it, the
     learning curve and the AP-vs-IoU curves, ``study_BUDGET_knn_curve.png`` and
-    ``study_BUDGET_ap_vs_iou.png`` (``docs/results/`` by default; each file written
+    ``study_BUDGET_ap_vs_iou.png`` (``results/`` of this project by default; each file written
     atomically; a plot the report did not make is skipped)."""
     import shutil
     os.makedirs(out, exist_ok=True)

@@ -11,7 +11,7 @@
 #                     on failure the traceback goes to summary.txt and the run stops
 #   env        40 s   tools/collect_env.py --json
 #   masks      90 s   tools/benchmarks/mask_decode_benchmark.py on the carried photos
-#                     (.gpu_wheelhouse/photos, tools/benchmarks/pack_photos.py): decode-only,
+#                     (.gpu_wheelhouse/photos, .dev_scripts/gpu_lease/pack_photos.py): decode-only,
 #                     model-only and end-to-end images/s per decoding path
 #   tests     160 s   tests/test_gpu, at most 150 s per test
 #   steps      90 s   tools/benchmarks/gpu_benchmark.py: pretraining step times
@@ -19,7 +19,7 @@
 #
 # Nothing is compiled here. For a machine with Python, torch (CUDA), torchvision, numpy,
 # OpenCV and pytest but no OpenMMLab package and no registry, the wheels of WHEELHOUSE
-# (default .gpu_wheelhouse/, made beforehand by tools/benchmarks/make_gpu_wheelhouse.sh)
+# (default .gpu_wheelhouse/, made beforehand by .dev_scripts/gpu_lease/make_gpu_wheelhouse.sh)
 # are installed into /tmp; mmcv with CPU ops comes from the wheelhouse when it was
 # prebuilt for this torch (make_gpu_wheelhouse.sh OPS_PYTHON=..., matched by torch's
 # version without its local tag, and tried before use); without it, mmdet does not
@@ -29,10 +29,10 @@
 # Without CUDA (the rehearsal on a CPU machine) every phase runs in its CPU or smoke
 # mode and every CUDA step is skipped and named, so the whole script can be tried here.
 #
-# Usage: bash tools/benchmarks/run_gpu_checks.sh [OUT_DIR]
+# Usage: bash .dev_scripts/gpu_lease/run_gpu_checks.sh [OUT_DIR]
 # Variables: PYTHON (default python3), WHEELHOUSE, PHOTOS (default
 # WHEELHOUSE/photos), MASK_ARGS / STEP_ARGS (extra arguments of the two benchmarks).
-# A device run: run(command="bash tools/benchmarks/run_gpu_checks.sh $OUT",
+# A device run: run(command="bash .dev_scripts/gpu_lease/run_gpu_checks.sh $OUT",
 #                   carry=[".gpu_wheelhouse"], timeout_s=480)
 set -uo pipefail
 
@@ -77,7 +77,7 @@ say "python $("$PY" -c 'import sys; print(sys.version.split()[0])'), torch $TORC
 rm -rf "$OPS_SITE"
 if ! "$PY" -c 'import mmengine, mmpretrain' 2>/dev/null; then
   ls "$WHEELHOUSE"/*.whl >/dev/null 2>&1 \
-    || { say "FAILED: no OpenMMLab packages and no wheels in $WHEELHOUSE (make them with tools/benchmarks/make_gpu_wheelhouse.sh)"; exit 1; }
+    || { say "FAILED: no OpenMMLab packages and no wheels in $WHEELHOUSE (make them with .dev_scripts/gpu_lease/make_gpu_wheelhouse.sh)"; exit 1; }
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$SITE" "$WHEELHOUSE"/*.whl || { say "FAILED: installing the wheelhouse"; exit 1; }
   export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -143,7 +143,7 @@ if [ -d "$PHOTOS" ]; then
   grep -E 'images/s|1\.28 M|agree|skipped|GPU|CPU' "$OUT_DIR/masks.log" | tail -n 20 \
     | while read -r line; do say "  masks: $line"; done
 else
-  say "masks: SKIPPED: no photos in $PHOTOS (python tools/benchmarks/pack_photos.py packs them)"
+  say "masks: SKIPPED: no photos in $PHOTOS (python .dev_scripts/gpu_lease/pack_photos.py packs them)"
 fi
 
 # --- GPU tests ------------------------------------------------------------------------

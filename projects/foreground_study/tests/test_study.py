@@ -7,8 +7,9 @@ import sys
 import pytest
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools', 'benchmarks'))
+PROJECT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # projects/foreground_study
+REPO = osp.dirname(osp.dirname(PROJECT))
+sys.path.insert(0, PROJECT)
 import study  # noqa: E402
 import study_report  # noqa: E402
 
