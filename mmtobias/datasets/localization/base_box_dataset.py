@@ -11,8 +11,7 @@ from mmengine.logging import MMLogger
 
 __all__ = ['BaseBoxDataset', 'parse_voc_xml', 'index_images', 'IMG_EXTENSIONS']
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
-                  '.tiff', '.webp')
+from mmtobias.utils.image_files import IMG_EXTENSIONS
 
 
 def parse_voc_xml(path: str, one_based: bool = True) -> dict:

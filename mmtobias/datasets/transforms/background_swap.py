@@ -5,10 +5,10 @@ from typing import Optional
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmengine.logging import MMLogger
 from mmpretrain.registry import TRANSFORMS
 
-from .donor_index import DonorIndex, load_image_at, resize_to
+from .donor_index import (DonorIndex, check_path_args, mask_file_unset_error,
+                          resize_to)
 
 __all__ = ['BackgroundSwap', 'paste_cells']
 
@@ -76,7 +76,15 @@ class BackgroundSwap(BaseTransform):
     pipeline is built; workers and DDP ranks reopen it from its path. Donor
     JPEGs are decoded by libjpeg at the strongest 1/2, 1/4 or 1/8 reduction
     that still covers the canvas, not at full resolution then shrunk. A
-    donor that fails to decode is logged and redrawn.
+    donor that fails to decode is named once and redrawn.
+
+    **mask_file set later.** A config may set ``mask_file`` once at its top
+    level, for the ``TobiasMaskGenerator`` hook only: the hook then sets the
+    public attribute ``mask_file`` of this transform (built without one)
+    before the DataLoader starts its workers. Used while neither
+    ``mask_file`` nor ``donor_root`` is set, the transform raises a
+    ``ValueError`` that says so. With ``donor_root`` the donors stay that
+    folder's images even if ``mask_file`` is set later.
 
     **Required Keys:**
 
@@ -96,13 +104,15 @@ class BackgroundSwap(BaseTransform):
         prob (float): Probability of changing the image. Defaults to 0.3.
         mode (str): 'swap', 'random_merge' or 'mixup'. Defaults to 'swap'.
         mask_file (str, optional): Tobias mask file (the same path as the
-            ``TobiasMaskGenerator`` hook's). Required by 'swap'; for the other
-            modes it only provides the donor list. Defaults to None.
+            ``TobiasMaskGenerator`` hook's). Needed by 'swap'; for the other
+            modes it only provides the donor list. Defaults to None: set
+            later by the hook (see above).
         data_root (str, optional): Folder the mask keys are relative to;
             ``img_path`` is mapped to its key with ``os.path.relpath``.
             Defaults to None (the ``data_root`` recorded in the mask file).
         donor_root (str, optional): Folder of donor images, for
-            'random_merge' / 'mixup' without a mask file. Defaults to None.
+            'random_merge' / 'mixup' instead of the mask file's images.
+            Defaults to None.
         grid (int, optional): Cells per side. Defaults to None (the mask
             file's grid, or 4 without a mask file).
         fraction (float): Foreground fraction of the cells ('swap') and
@@ -143,17 +153,16 @@ class BackgroundSwap(BaseTransform):
         if not 0 < fraction < 1:
             raise ValueError(f'{name}: fraction must be in (0, 1), got '
                              f'{fraction!r}.')
-        if mode == 'swap' and mask_file is None:
-            raise ValueError(f"{name}: mode='swap' needs the Tobias masks; "
-                             f'set mask_file (the same path as the '
-                             f'TobiasMaskGenerator hook).')
+        check_path_args(name, mask_file=mask_file, data_root=data_root,
+                        donor_root=donor_root)
+        if mode == 'swap' and donor_root is not None:
+            raise ValueError(f"{name}: mode='swap' takes its donors from the "
+                             f'mask file (it needs their masks), got '
+                             f'donor_root={donor_root!r}; remove donor_root '
+                             f"(it is for 'random_merge' and 'mixup').")
         if mask_file is not None and donor_root is not None:
             raise ValueError(f'{name}: mask_file and donor_root are mutually '
                              f'exclusive donor sources; provide at most one.')
-        if mask_file is None and donor_root is None:
-            raise ValueError(f'{name}: mode={mode!r} needs donor images; set '
-                             f'mask_file (donors = the masked training '
-                             f'images) or donor_root (a folder of images).')
         if not mixup_alpha > 0:
             raise ValueError(f'{name}: mixup_alpha must be > 0, got '
                              f'{mixup_alpha!r}.')
@@ -170,9 +179,7 @@ class BackgroundSwap(BaseTransform):
         self.canvas_size = canvas_size
         self.mixup_alpha = float(mixup_alpha)
         self.channel_order = channel_order
-        self.donors = (DonorIndex.from_masks(mask_file, data_root)
-                       if mask_file is not None else
-                       DonorIndex.from_folder(donor_root))
+        self._donors = None  # built at first use: mask_file may come later
 
     def _check_grid(self, grid, canvas_size, where):
         if not isinstance(grid, int) or grid < 1 or canvas_size % grid:
@@ -180,6 +187,27 @@ class BackgroundSwap(BaseTransform):
                 f'{self.__class__.__name__}: {where}={grid!r} must be a '
                 f'positive int dividing canvas_size={canvas_size}; set grid '
                 f'(and the masks) to a divisor of {canvas_size}, e.g. 4.')
+
+    @property
+    def donors(self) -> DonorIndex:
+        """The donor index: ``donor_root``'s images, else the mask file's
+        (the current ``mask_file``, opened lazily)."""
+        if self.donor_root is not None:
+            source = ('folder', self.donor_root, None)
+        elif self.mask_file is not None:
+            source = ('masks', self.mask_file, self.data_root)
+        else:
+            raise self._unset_error()
+        self._donors = DonorIndex.reuse(self._donors, *source)
+        return self._donors
+
+    def _unset_error(self) -> ValueError:
+        if self.mode == 'swap':
+            return mask_file_unset_error(
+                self.__class__.__name__, "mode='swap' needs the Tobias masks")
+        return mask_file_unset_error(
+            self.__class__.__name__, f'mode={self.mode!r} needs donor images',
+            donor_root=True)
 
     @property
     def cell_grid(self) -> int:
@@ -232,20 +260,17 @@ class BackgroundSwap(BaseTransform):
 
     def _load_donor(self, size):
         """(donor index, decoded donor) or (None, None) if none decodes."""
-        for i in self._random_donors():
-            path = self.donors.path(i)
-            try:
-                return i, load_image_at(path, size, self.channel_order)
-            except (OSError, SyntaxError, ValueError) as err:
-                MMLogger.get_current_instance().warning(
-                    f'BackgroundSwap: donor {path} does not decode ({err}); '
-                    f'drawing another donor.')
-        return None, None
+        return self.donors.load(self._random_donors(), size,
+                                self.channel_order, self.__class__.__name__,
+                                'donor')
 
     # -- transform -----------------------------------------------------------
     def transform(self, results: dict) -> dict:
         results['swap_applied'] = False
         results['swap_donor_path'] = None
+        if self.prob > 0 and self.mask_file is None \
+                and self.donor_root is None:
+            raise self._unset_error()  # at every call, not only when drawn
         if not self._random_apply():
             return results
         img = results['img']

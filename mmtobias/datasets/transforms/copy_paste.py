@@ -14,7 +14,8 @@ from PIL import Image, ImageFilter
 
 from mmtobias.scda.mask_store import MaskStore
 
-from .donor_index import DonorIndex, load_image_at
+from .donor_index import (DonorIndex, check_path_args, load_image_at,
+                          mask_file_unset_error)
 
 __all__ = ['CopyPaste', 'blur_mask']
 
@@ -69,7 +70,10 @@ class CopyPaste(BaseTransform):
     Donors, textures and the mask file are held as picklable, lazily opened
     :class:`~mmtobias.datasets.transforms.DonorIndex` objects (see
     ``BackgroundSwap``), so the transform works in DataLoader workers and
-    DDP ranks.
+    DDP ranks. As there, ``mask_file`` may be left unset and set later
+    through the public attribute (by the ``TobiasMaskGenerator`` hook, from
+    the config's top-level ``mask_file``); a transform that needs it and is
+    used without it raises a ``ValueError`` that says so.
 
     **Required Keys:**
 
@@ -88,7 +92,8 @@ class CopyPaste(BaseTransform):
         prob (float): Probability of compositing. Defaults to 0.3.
         saliency (str): 'tobias' or 'folder'. Defaults to 'tobias'.
         mask_file (str, optional): Tobias mask file (saliency 'tobias';
-            also the donor list of background 'dataset'). Defaults to None.
+            also the donor list of background 'dataset'). Defaults to None:
+            set later by the hook, or not needed.
         data_root (str, optional): Folder ``img_path`` is made relative to
             (for the mask keys and the saliency folder). Defaults to None
             (the mask file's ``data_root``; required with 'folder').
@@ -153,9 +158,9 @@ class CopyPaste(BaseTransform):
             if val not in allowed:
                 raise ValueError(f'{name}: unknown {arg} {val!r}; choose one '
                                  f'of {allowed}.')
-        if saliency == 'tobias' and mask_file is None:
-            raise ValueError(f"{name}: saliency='tobias' needs mask_file (the "
-                             f'TobiasMaskGenerator hook\'s file).')
+        check_path_args(name, mask_file=mask_file, data_root=data_root,
+                        saliency_dir=saliency_dir, texture_dir=texture_dir,
+                        donor_root=donor_root)
         if saliency == 'folder' and (saliency_dir is None or data_root is None):
             raise ValueError(f"{name}: saliency='folder' needs saliency_dir "
                              f'(maps parallel to the dataset) and data_root '
@@ -163,10 +168,6 @@ class CopyPaste(BaseTransform):
         if background == 'texture' and texture_dir is None:
             raise ValueError(f"{name}: background='texture' needs "
                              f'texture_dir (a folder of texture images).')
-        if background == 'dataset' and mask_file is None \
-                and donor_root is None:
-            raise ValueError(f"{name}: background='dataset' needs donors; set "
-                             f'mask_file or donor_root.')
         if blur_kernel is not None:
             MMLogger.get_current_instance().warning(
                 f'{name}: blur_kernel={blur_kernel!r} is deprecated and read '
@@ -192,15 +193,45 @@ class CopyPaste(BaseTransform):
         self.blend_prob, self.blur_radius = float(blend_prob), float(
             blur_radius)
         self.channel_order = channel_order
-        self.masks = (DonorIndex.from_masks(mask_file, data_root)
-                      if mask_file is not None else None)
-        if background == 'texture':
-            self.backgrounds = DonorIndex.from_folder(texture_dir)
-        elif background == 'dataset':
-            self.backgrounds = self.masks if donor_root is None else \
-                DonorIndex.from_folder(donor_root)
-        else:
-            self.backgrounds = None
+        # built at first use: mask_file may be set after construction
+        self._masks = self._backgrounds = None
+
+    # -- second images -------------------------------------------------------
+    @property
+    def masks(self) -> Optional[DonorIndex]:
+        """The mask file's index (its images and maps), None without one."""
+        if self.mask_file is None:
+            return None
+        self._masks = DonorIndex.reuse(self._masks, 'masks', self.mask_file,
+                                       self.data_root)
+        return self._masks
+
+    @property
+    def backgrounds(self) -> Optional[DonorIndex]:
+        """The background images: ``texture_dir``'s ('texture'),
+        ``donor_root``'s or else the mask file's ('dataset'); None ('gray')."""
+        if self.background == 'gray':
+            return None
+        if self.background == 'dataset' and self.donor_root is None:
+            return self.masks
+        root = self.texture_dir if self.background == 'texture' \
+            else self.donor_root
+        self._backgrounds = DonorIndex.reuse(self._backgrounds, 'folder',
+                                             root)
+        return self._backgrounds
+
+    def _check_mask_file(self) -> None:
+        """Raise if a source needed now is still unset."""
+        if self.mask_file is not None:
+            return
+        name = self.__class__.__name__
+        if self.saliency == 'tobias':
+            raise mask_file_unset_error(
+                name, "saliency='tobias' needs mask_file (the Tobias maps)")
+        if self.background == 'dataset' and self.donor_root is None:
+            raise mask_file_unset_error(
+                name, "background='dataset' needs donor images",
+                donor_root=True)
 
     # -- randomness ----------------------------------------------------------
     @cache_randomness
@@ -227,8 +258,10 @@ class CopyPaste(BaseTransform):
     def foreground_mask(self, img_path: str, w: int, h: int) -> np.ndarray:
         """Binary foreground of the image at ``(h, w)``, float32 0/1."""
         if self.saliency == 'tobias':
-            store = self.masks.store
-            key = MaskStore.relpath(img_path, self.masks.data_root)
+            self._check_mask_file()
+            masks = self.masks
+            store = masks.store
+            key = MaskStore.relpath(img_path, masks.data_root)
             try:
                 if not store.is_valid(key):
                     return None  # unreadable at mask time: leave the image as it is
@@ -260,19 +293,15 @@ class CopyPaste(BaseTransform):
         if self.background == 'gray':
             return np.full_like(img, self._random_gray())
         candidates, gray = self._random_backgrounds()
-        for i in candidates:
-            path = self.backgrounds.path(i)
-            try:
-                return load_image_at(path, (w, h), self.channel_order)
-            except (OSError, SyntaxError, ValueError) as err:
-                MMLogger.get_current_instance().warning(
-                    f'CopyPaste: background {path} does not decode ({err}); '
-                    f'drawing another.')
-        return np.full_like(img, gray)
+        _, bg = self.backgrounds.load(candidates, (w, h), self.channel_order,
+                                      self.__class__.__name__, 'background')
+        return np.full_like(img, gray) if bg is None else bg
 
     # -- transform -----------------------------------------------------------
     def transform(self, results: dict) -> dict:
         results['copy_paste_applied'] = False
+        if self.prob > 0:
+            self._check_mask_file()  # at every call, not only when drawn
         if not self._random_apply():
             return results
         img = results['img']

@@ -1,11 +1,21 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """Where the second image of a background transform comes from.
 
-A pipeline transform only sees one sample, but ``BackgroundSwap`` and
-``CopyPaste`` need another image of the dataset (the donor). mmtobias keeps a
-small, picklable :class:`DonorIndex` inside the transform instead of wrapping
-the dataset, so that every config still trains on any folder with
-``--cfg-options train_dataloader.dataset.data_root=DIR``:
+A pipeline transform only sees one sample, but ``BackgroundSwap``,
+``CopyPaste`` and ``InsLocComposite`` need another image (the donor, or the
+background). They share one mechanism, this module:
+
+- *which* image: a small, picklable :class:`DonorIndex` held by the
+  transform (instead of wrapping the dataset, so that every config still
+  trains on any folder with
+  ``--cfg-options train_dataloader.dataset.data_root=DIR``), whose
+  :meth:`DonorIndex.sample` draws uniformly; or, for ``InsLocComposite``
+  under ``InsLocDataset``, the paths the dataset put in the sample;
+- *how* it is decoded: :func:`load_first` tries candidates in order with
+  :func:`load_image_at` (decoded straight at the size needed) and names each
+  file that does not decode in one warning per process.
+
+The indexes:
 
 - ``DonorIndex.from_masks(mask_file)``: the donors are the images of the
   Tobias mask file, i.e. exactly the training images the
@@ -17,8 +27,13 @@ the dataset, so that every config still trains on any folder with
   texture folder, or a dataset without masks), scanned lazily once per
   process.
 
-A donor that does not decode is recorded (see :func:`load_image_at`) and not
-drawn again by this process, so its transform names it once.
+A transform builds its index at first use and asks for it again at each use
+(:meth:`DonorIndex.reuse`), so that a ``mask_file`` the
+``TobiasMaskGenerator`` hook sets after construction is followed;
+:func:`mask_file_unset_error` is the error of a use before that.
+
+A donor that does not decode is recorded (see :func:`load_image_at`), named
+once by :func:`load_first` and not drawn again by this process.
 
 Pickling keeps only the source description, never the file list nor the
 memory map, so DataLoader workers (``num_workers > 0``, persistent or not,
@@ -27,20 +42,23 @@ NumPy's global generator, which MMEngine seeds per worker and rank.
 """
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.logging import MMLogger
 from PIL import Image
 
-from mmtobias.scda.image_list import IMG_EXTENSIONS, scan_images
+from mmtobias.scda.image_list import scan_images
 from mmtobias.scda.mask_store import MaskStore
+from mmtobias.utils.image_files import IMG_EXTENSIONS
 
 from .unreadable_files import (any_unreadable, diagnose_file,
                                jpeg_lacks_end_marker, pil_to_array,
                                record_unreadable, unreadable_kind)
 
-__all__ = ['DonorIndex', 'load_image_at', 'resize_to']
+__all__ = ['DonorIndex', 'load_image_at', 'load_first', 'resize_to',
+           'check_path_args', 'mask_file_unset_error']
 
 
 def resize_to(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
@@ -139,10 +157,87 @@ def _jpeg_cut_short(path: str) -> bool:
         return jpeg_lacks_end_marker(head, f.read())
 
 
+def load_first(paths: Iterable[str],
+               size: Tuple[int, int],
+               channel_order: str = 'bgr',
+               owner: str = 'load_first',
+               what: str = 'image') -> Tuple[Optional[int],
+                                             Optional[np.ndarray]]:
+    """Decode the first of ``paths`` that decodes, at ``size = (w, h)``.
+
+    ``paths`` is consumed lazily, so a generator may draw a further
+    candidate only when the previous ones fail. A file already recorded as
+    unreadable in this process is skipped without decoding; one that fails
+    now is recorded (by :func:`load_image_at`) and named in one warning:
+    ``'{owner}: {what} <path> does not decode (<reason>); drawing another
+    {what}.'``
+
+    Args:
+        paths (Iterable[str]): Candidate image files, in order.
+        size (tuple[int, int]): Output ``(w, h)``.
+        channel_order (str): 'bgr' or 'rgb'. Defaults to 'bgr'.
+        owner (str): Who asks, for the warning (the transform's name).
+            Defaults to 'load_first'.
+        what (str): What the image is for, for the warning ('donor',
+            'background'). Defaults to 'image'.
+
+    Returns:
+        tuple: ``(k, img)``: the position of the decoded file in ``paths``
+        and the uint8 image (see :func:`load_image_at`), or ``(None, None)``
+        when none decodes.
+    """
+    for k, path in enumerate(paths):
+        if unreadable_kind(path) is not None:
+            continue  # named when it failed: never decoded twice
+        try:
+            return k, load_image_at(path, size, channel_order)
+        except (OSError, SyntaxError, ValueError) as err:
+            reason = str(err)
+            if reason.startswith(f'{path}: '):
+                reason = reason[len(path) + 2:]
+            MMLogger.get_current_instance().warning(
+                f'{owner}: {what} {path} does not decode ({reason}); '
+                f'drawing another {what}.')
+    return None, None
+
+
+def check_path_args(owner: str, **paths) -> None:
+    """Raise ``TypeError`` for an argument that is neither a path nor None
+    (at construction: the files themselves are opened at first use)."""
+    for arg, value in paths.items():
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f'{owner}: {arg} must be a path or None, got '
+                            f'{value!r}; fix {arg} of {owner} in the '
+                            f'pipeline.')
+
+
+def mask_file_unset_error(owner: str, needs: str,
+                          donor_root: bool = False) -> ValueError:
+    """The error of a transform used before its ``mask_file`` was set.
+
+    Args:
+        owner (str): The transform's name.
+        needs (str): What the mask file is needed for.
+        donor_root (bool): Whether ``donor_root`` is an alternative.
+            Defaults to False.
+    """
+    alternative = 'mask_file=<a Tobias mask file>'
+    if donor_root:
+        alternative += ' or donor_root=<a folder of images>'
+    return ValueError(
+        f'{owner}: mask_file is not set, and {needs}. Set mask_file at the '
+        f'top level of the config (mask_file = \'...\', or --cfg-options '
+        f'mask_file=...) with dict(type=\'TobiasMaskGenerator\') in custom_hooks '
+        f'(the hook sets mask_file on the {owner} transforms of the train '
+        f'pipeline before training), or pass {alternative} to {owner} in the '
+        f'pipeline.')
+
+
 class DonorIndex:
     """A picklable, lazily opened list of donor images.
 
-    Build it with :meth:`from_masks` or :meth:`from_folder`.
+    Build it with :meth:`from_masks` or :meth:`from_folder`; draw with
+    :meth:`sample`, decode with :meth:`load`.
 
     Args:
         kind (str): 'masks' or 'folder'.
@@ -171,6 +266,21 @@ class DonorIndex:
     @classmethod
     def from_folder(cls, root: str):
         return cls('folder', root)
+
+    @classmethod
+    def reuse(cls, index: Optional['DonorIndex'], kind: str, source: str,
+              data_root: Optional[str] = None) -> 'DonorIndex':
+        """``index`` if it describes this source, else a new index.
+
+        A transform keeps its index and asks for it again at each use, so
+        that a ``mask_file`` set after construction (by the
+        ``TobiasMaskGenerator`` hook) is followed.
+        """
+        if index is not None and (index.kind, index.source,
+                                  index._data_root) == (
+                                      kind, os.fspath(source), data_root):
+            return index
+        return cls(kind, source, data_root)
 
     def _reset(self) -> None:
         self._store = MaskStore(self.source) if self.kind == 'masks' else None
@@ -248,6 +358,20 @@ class DonorIndex:
                 return i
         return int(np.random.choice(np.flatnonzero(self._valid)))
 
+    def load(self, candidates: Sequence[int], size: Tuple[int, int],
+             channel_order: str = 'bgr', owner: str = 'DonorIndex',
+             what: str = 'donor') -> Tuple[Optional[int],
+                                           Optional[np.ndarray]]:
+        """The first donor of ``candidates`` (indices, e.g. from
+        :meth:`sample`) that decodes, with :func:`load_first`.
+
+        Returns:
+            tuple: ``(index, img)``, or ``(None, None)`` if none decodes.
+        """
+        k, img = load_first((self.path(i) for i in candidates), size,
+                            channel_order, owner, what)
+        return (None, None) if k is None else (candidates[k], img)
+
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}.from_{self.kind}({self.source!r})'
 
@@ -255,7 +379,7 @@ class DonorIndex:
 def _scan(root: str, extensions: Sequence[str] = IMG_EXTENSIONS) -> List[str]:
     """Image keys (paths relative to ``root``, '/' separators) of a donor folder."""
     if not osp.isdir(root):
-        raise FileNotFoundError(f'Donor folder {root} does not exist; set it '
+        raise FileNotFoundError(f'Image folder {root} does not exist; set it '
                                 f'to a folder of images.')
     keys = [osp.relpath(p, osp.abspath(root)).replace(os.sep, '/')
             for p in scan_images(root, extensions)]

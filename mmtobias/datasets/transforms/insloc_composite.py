@@ -1,52 +1,24 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """InsLoc copy-paste compositing: two crops of an image on two backgrounds."""
-import logging
 import math
-import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmengine.logging import print_log
-from PIL import Image
-
+from mmengine.logging import MMLogger
+from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
-from .unreadable_files import (diagnose_file, record_unreadable,
-                               unreadable_kind)
+from mmtobias.scda.mask_store import MaskStore
 
-__all__ = ['InsLocComposite', 'load_background']
+from .donor_index import DonorIndex, load_first
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
-                  '.tiff', '.webp')
+__all__ = ['InsLocComposite']
+
 NUM_SPARES = 4  # replacement draws for unreadable ``bg_root`` backgrounds
-
-
-def load_background(path: str, size: int) -> np.ndarray:
-    """Decode ``path`` straight to a ``size`` x ``size`` BGR uint8 array.
-
-    JPEGs are decoded with Pillow's draft mode (DCT scaling), so a large file
-    costs about as much as a ``size``-pixel one. Raises ``OSError`` when the
-    file cannot be decoded fully (missing, truncated, not an image).
-    """
-    with Image.open(path) as im:
-        im.draft('RGB', (size, size))
-        im = im.convert('RGB').resize((size, size), Image.BILINEAR)
-        return np.ascontiguousarray(np.asarray(im)[..., ::-1])
-
-
-def _scan_images(root: str) -> List[str]:
-    paths = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        paths += [
-            osp.join(dirpath, f) for f in sorted(filenames)
-            if f.lower().endswith(IMG_EXTENSIONS)
-        ]
-    return paths
 
 
 def _check_range(name, value, low, high):
@@ -71,20 +43,29 @@ class InsLocComposite(BaseTransform):
     ``bg_size`` x ``bg_size``. The paste box ``[x1, y1, x2, y2]`` (pixels,
     ``x2``/``y2`` exclusive) is the view's ground-truth box.
 
+    The crop parameters are drawn by mmpretrain's
+    ``RandomResizedCrop.rand_crop_params`` (the torchvision rule above).
+
     Backgrounds, one per view, come from ``bg_img_paths`` (set by
     :class:`mmtobias.datasets.InsLocDataset`: other images of the dataset,
     uniform and different from each other) or, when ``bg_root`` is given, are
-    drawn uniformly from the images under that folder. A background that
-    does not decode fully is named in one warning per process and replaced
-    by the next of ``bg_spare_paths`` (InsLocDataset's spare draws) or, with
-    ``bg_root``, by a new draw from the folder; it is not tried again by this
-    process. Only when no candidate decodes is the image itself the
-    background (with a warning).
+    drawn uniformly from the images under that folder (a
+    :class:`~mmtobias.datasets.transforms.DonorIndex`, as the donors of
+    ``BackgroundSwap``). They are decoded straight at ``bg_size`` by
+    :func:`~mmtobias.datasets.transforms.donor_index.load_first`. A
+    background that does not decode fully is named in one warning per
+    process and replaced by the next of ``bg_spare_paths`` (InsLocDataset's
+    spare draws) or, with ``bg_root``, by a new draw from the folder; it is
+    not tried again by this process. Only when no candidate decodes is the
+    image itself the background (with a warning).
 
     Tobias-guided variant (``mask_file``): the crop of each view is the
     bounding box of the image's Tobias foreground cells
     (:class:`mmtobias.scda.MaskStore`) instead of a random crop; scale,
-    position and background stay random.
+    position and background stay random. ``mask_file`` is a public
+    attribute read at each call and the file is opened at first use, so the
+    ``TobiasMaskGenerator`` hook may set it after construction (from the
+    config's top-level ``mask_file``).
 
     **Required Keys:**
 
@@ -166,37 +147,21 @@ class InsLocComposite(BaseTransform):
         self.mask_data_root = mask_data_root
         self.fg_fraction = fg_fraction
         self.interpolation = interpolation
-        self._bg_paths = None  # scanned lazily: cheap to pickle to workers
-        self._store = None
+        # only its parameter draw is used (the crop is pasted, not resized)
+        self._crop_sampler = RandomResizedCrop(
+            scale=bg_size,
+            crop_ratio_range=self.crop_ratio_range,
+            aspect_ratio_range=self.aspect_ratio_range,
+            max_attempts=max_attempts)
+        # built at first use, picklable: workers rescan / reopen cheaply
+        self._bg_index = self._masks = None
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state['_store'] = None
-        return state
-
-    def _random_crop(self, h: int, w: int) -> Tuple[int, int, int, int]:
-        """A RandomResizedCrop box ``(x, y, cw, ch)`` in an ``h`` x ``w`` image."""
-        area = h * w
-        log_ratio = np.log(self.aspect_ratio_range)
-        for _ in range(self.max_attempts):
-            target_area = np.random.uniform(*self.crop_ratio_range) * area
-            aspect = math.exp(np.random.uniform(*log_ratio))
-            cw = int(round(math.sqrt(target_area * aspect)))
-            ch = int(round(math.sqrt(target_area / aspect)))
-            if 0 < cw <= w and 0 < ch <= h:
-                x = np.random.randint(0, w - cw + 1)
-                y = np.random.randint(0, h - ch + 1)
-                return x, y, cw, ch
-        # fallback: the largest centre crop within the aspect range
-        in_ratio = w / h
-        if in_ratio < self.aspect_ratio_range[0]:
-            cw, ch = w, int(round(w / self.aspect_ratio_range[0]))
-        elif in_ratio > self.aspect_ratio_range[1]:
-            cw, ch = int(round(h * self.aspect_ratio_range[1])), h
-        else:
-            cw, ch = w, h
-        cw, ch = max(1, min(cw, w)), max(1, min(ch, h))
-        return (w - cw) // 2, (h - ch) // 2, cw, ch
+    def _random_crop(self, img: np.ndarray) -> Tuple[int, int, int, int]:
+        """A RandomResizedCrop box ``(x, y, cw, ch)`` in ``img``."""
+        h, w = img.shape[:2]
+        y, x, ch, cw = self._crop_sampler.rand_crop_params(img)
+        # at least one pixel, even for a degenerate centre-crop fallback
+        return x, y, min(max(1, cw), w - x), min(max(1, ch), h - y)
 
     def _random_paste(self, cw: int, ch: int) -> Tuple[int, int, int, int]:
         """Pasted size and position ``(px, py, pw, ph)`` of a ``cw`` x ``ch`` crop."""
@@ -208,7 +173,7 @@ class InsLocComposite(BaseTransform):
         return px, py, pw, ph
 
     @cache_randomness
-    def _random_params(self, h: int, w: int,
+    def _random_params(self, img: np.ndarray,
                        crop: Optional[tuple] = None) -> List[tuple]:
         """Per view ``(x, y, cw, ch, px, py, pw, ph)``: crop, then paste box.
 
@@ -216,29 +181,35 @@ class InsLocComposite(BaseTransform):
         """
         params = []
         for _ in range(self.num_views):
-            x, y, cw, ch = crop if crop is not None else self._random_crop(h, w)
+            x, y, cw, ch = crop if crop is not None else self._random_crop(img)
             params.append((x, y, cw, ch) + self._random_paste(cw, ch))
         return params
 
+    @property
+    def bg_index(self) -> Optional[DonorIndex]:
+        """The images of ``bg_root`` (scanned at first use), or None."""
+        if self.bg_root is None:
+            return None
+        self._bg_index = DonorIndex.reuse(self._bg_index, 'folder',
+                                          self.bg_root)
+        return self._bg_index
+
+    def _draw_bg_paths(self, num: int) -> List[str]:
+        index = self.bg_index
+        return [index.path(index.sample()) for _ in range(num)]
+
     @cache_randomness
     def _random_bg_paths(self) -> List[str]:
-        if self._bg_paths is None:
-            self._bg_paths = _scan_images(self.bg_root)
-            if not self._bg_paths:
-                raise ValueError(f'`bg_root` {self.bg_root!r} holds no images '
-                                 f'(extensions {IMG_EXTENSIONS}).')
-        idx = np.random.randint(0, len(self._bg_paths), size=self.num_views)
-        return [self._bg_paths[i] for i in idx]
+        return self._draw_bg_paths(self.num_views)
 
     def _tobias_crop(self, results: dict, h: int,
                      w: int) -> Tuple[int, int, int, int]:
         """The bounding box of the Tobias foreground cells, in image pixels."""
-        if self._store is None:
-            from mmtobias.scda import MaskStore
-            self._store = MaskStore(self.mask_file)
-        root = self.mask_data_root or self._store.meta['data_root']
-        key = osp.relpath(results['img_path'], root).replace(os.sep, '/')
-        fg = np.asarray(self._store.foreground(key, fraction=self.fg_fraction))
+        self._masks = DonorIndex.reuse(self._masks, 'masks', self.mask_file,
+                                       self.mask_data_root)
+        key = MaskStore.relpath(results['img_path'], self._masks.data_root)
+        fg = np.asarray(
+            self._masks.store.foreground(key, fraction=self.fg_fraction))
         rows, cols = np.nonzero(fg)
         grid_h, grid_w = fg.shape
         x1 = int(math.floor(cols.min() * w / grid_w))
@@ -251,48 +222,38 @@ class InsLocComposite(BaseTransform):
     def _random_spare_bg_paths(self) -> List[str]:
         """Replacements for ``bg_root`` backgrounds that do not decode (drawn
         only then, so readable folders keep their random stream)."""
-        idx = np.random.randint(0, len(self._bg_paths), size=NUM_SPARES)
-        return [self._bg_paths[i] for i in idx]
+        return self._draw_bg_paths(NUM_SPARES)
 
-    def _try_background(self, path: str) -> Optional[np.ndarray]:
-        """The decoded background, or None (named once per process)."""
-        if unreadable_kind(path) is not None:
-            return None
-        try:
-            return load_background(path, self.bg_size)
-        except Exception as err:  # noqa: BLE001  (any decoder failure)
-            kind, reason = diagnose_file(path, err)
-            if record_unreadable(path, kind, reason):
-                print_log(
-                    f'InsLocComposite: background {path} does not decode '
-                    f'({reason}); drawing another background.',
-                    logger='current',
-                    level=logging.WARNING)
-            return None
-
-    def _backgrounds(self, paths: List[str], spares: List[str],
+    def _backgrounds(self, paths: List[str], spares: Sequence[str],
                      img: np.ndarray) -> List[np.ndarray]:
         """One canvas per view: ``paths[i]``, else the next spare that
         decodes, else (no spare left) the image itself."""
-        spares = list(spares)
-        drawn = self.bg_root is None  # bg_root: spares drawn when needed
+        pool = list(spares)  # shared by the views, used in order
+        drawn = [self.bg_root is None]  # bg_root: spares drawn when needed
+
+        def candidates(path: str) -> Iterator[str]:
+            yield path
+            while True:
+                if not pool and not drawn[0]:
+                    pool.extend(self._random_spare_bg_paths())
+                    drawn[0] = True
+                if not pool:
+                    return
+                yield pool.pop(0)
+
+        name, size = self.__class__.__name__, (self.bg_size, self.bg_size)
         canvases = []
         for path in paths[:self.num_views]:
-            canvas = self._try_background(path)
-            while canvas is None:
-                if not spares and not drawn:
-                    spares, drawn = list(self._random_spare_bg_paths()), True
-                if not spares:
-                    break
-                canvas = self._try_background(spares.pop(0))
+            _, canvas = load_first(candidates(path), size, 'bgr', name,
+                                   'background')
             if canvas is None:
-                print_log(
-                    f'InsLocComposite: no background of {paths} (nor a '
-                    'spare) decodes; the foreground image is used as the '
-                    'background instead.',
-                    logger='current',
-                    level=logging.WARNING)
-                canvas = mmcv.imresize(img, (self.bg_size, self.bg_size))
+                MMLogger.get_current_instance().warning(
+                    f'{name}: no background of {paths} (nor a spare) '
+                    'decodes; the foreground image is used as the '
+                    'background instead.')
+                canvas = mmcv.imresize(img, size)
+            elif not canvas.flags.writeable:
+                canvas = canvas.copy()  # the crop is pasted into it
             canvases.append(canvas)
         return canvases
 
@@ -319,7 +280,7 @@ class InsLocComposite(BaseTransform):
         if self.mask_file is not None:
             crop = self._tobias_crop(results, h, w)
         views, boxes = [], []
-        params = self._random_params(h, w, crop)
+        params = self._random_params(img, crop)
         canvases = self._backgrounds(bg_paths,
                                      results.get('bg_spare_paths', ()), img)
         for canvas, (x, y, cw, ch, px, py, pw, ph) in zip(canvases, params):

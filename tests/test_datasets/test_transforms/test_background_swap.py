@@ -115,12 +115,13 @@ def test_undecodable_donors_under_cached_random_params(data, monkeypatch):
     # random draw, which cache_random_params would refuse.
     from mmcv.transforms.utils import cache_random_params
 
-    from mmtobias.datasets.transforms import background_swap
+    from mmtobias.datasets.transforms import donor_index
 
     def broken(path, *args, **kwargs):
         raise OSError(f'cannot decode {path}')
 
-    monkeypatch.setattr(background_swap, 'load_image_at', broken)
+    # the loader every second image goes through (donor_index.load_first)
+    monkeypatch.setattr(donor_index, 'load_image_at', broken)
     mask_file, img_root, keys, _ = data
     swap = build(prob=1.0, mask_file=mask_file)
     with cache_random_params(swap):
@@ -226,6 +227,7 @@ def test_mixup_with_donor_folder(data):
     assert out['swap_applied'] and out['img'].shape == (SIZE, SIZE, 3)
 
 
+@pytest.mark.slow  # starts DataLoader worker processes
 def test_pickle_and_dataloader_with_two_workers(data):
     mask_file, img_root, keys, _ = data
     swap = build(prob=1.0, mask_file=mask_file)
@@ -277,7 +279,13 @@ def test_errors_are_clear(data):
                        'dividing canvas_size=224'):
         build(grid=5, mask_file=mask_file)
     with pytest.raises(ValueError, match="mode='swap' needs the Tobias masks"):
-        build()
+        build(prob=1.0)(sample(img_root, keys[0]))
+    with pytest.raises(ValueError, match="mode='swap' takes its donors from "
+                       r"the mask file .*donor_root='.*images'"):
+        build(donor_root=img_root)
+    with pytest.raises(TypeError, match=r'BackgroundSwap: mask_file must be '
+                       r'a path or None, got \[.*\]'):
+        build(mask_file=[mask_file])
     with pytest.raises(ValueError, match='mutually exclusive'):
         build(mode='mixup', mask_file=mask_file, donor_root=img_root)
     swap = build(prob=1.0, mask_file=mask_file, grid=8)
@@ -315,3 +323,58 @@ def test_undecodable_donor_is_redrawn_and_unreadable_masks_skipped(data):
     results = sample(img_root, keys[2])
     a = results['img'].copy()
     assert np.array_equal(swap(results)['img'], a)
+
+
+def test_mask_file_set_after_construction(data, tmp_path):
+    """The TobiasMaskGenerator hook sets ``mask_file`` on a transform built
+    without one (config: ``mask_file`` at the top level only)."""
+    mask_file, img_root, keys, maps = data
+    swap = build(prob=1.0)
+    assert swap.mask_file is None and 'mask_file=None' in repr(swap)
+    with pytest.raises(ValueError, match=(
+            r"BackgroundSwap: mask_file is not set, and mode='swap' needs the "
+            r'Tobias masks\. Set mask_file at the top level of the config '
+            r"\(mask_file = '\.\.\.', or --cfg-options mask_file=\.\.\.\) with "
+            r"dict\(type='TobiasMaskGenerator'\) in custom_hooks .*or pass "
+            r'mask_file=<a Tobias mask file> to '
+            r'BackgroundSwap')):
+        swap(sample(img_root, keys[0]))
+    worker_copy = pickle.loads(pickle.dumps(swap))  # before the hook ran
+    swap.mask_file = worker_copy.mask_file = mask_file  # what the hook does
+    ref = build(prob=1.0, mask_file=mask_file)
+    for t in (swap, worker_copy):
+        np.random.seed(1)
+        out = t(sample(img_root, keys[0]))
+        np.random.seed(1)
+        want = ref(sample(img_root, keys[0]))
+        assert out['swap_applied']
+        assert out['swap_donor_path'] == want['swap_donor_path']
+        assert np.array_equal(out['img'], want['img'])
+    # a file set later again is followed: here only keys[1] is a donor
+    other = str(tmp_path / 'other.tmask')
+    write_mask_store(other, keys, maps, [True, True, False, False],
+                     dict(data_root=img_root))
+    swap.mask_file = other
+    for _ in range(10):
+        out = swap(sample(img_root, keys[0]))
+        assert out['swap_donor_path'] in {osp.join(img_root, k)
+                                          for k in keys[:2]}
+    # prob 0 never needs donors
+    assert not build(prob=0.0)(sample(img_root, keys[0]))['swap_applied']
+
+
+def test_mask_free_modes_without_a_source_and_donor_root_precedence(data):
+    mask_file, img_root, keys, _ = data
+    mix = build(prob=1.0, mode='mixup')
+    with pytest.raises(ValueError, match=r"mode='mixup' needs donor images.*"
+                       r'TobiasMaskGenerator.*mask_file=<a Tobias mask '
+                       r'file> or donor_root=<a folder of images>'):
+        mix(sample(img_root, keys[0]))
+    # donor_root stays the donor source if the hook sets mask_file too
+    donors = osp.join(img_root, 'cls1')
+    rm = build(prob=1.0, mode='random_merge', donor_root=donors)
+    rm.mask_file = mask_file
+    np.random.seed(0)
+    for _ in range(5):
+        out = rm(sample(img_root, keys[0]))
+        assert osp.dirname(out['swap_donor_path']) == donors

@@ -187,8 +187,11 @@ def test_errors_are_clear(data):
         build(prob=2, mask_file=data['mask_file'])
     with pytest.raises(ValueError, match="unknown background 'noise'"):
         build(mask_file=data['mask_file'], background='noise')
-    with pytest.raises(ValueError, match='needs mask_file'):
-        build()
+    with pytest.raises(ValueError, match="saliency='tobias' needs mask_file"):
+        build(prob=1.0)(sample(data))
+    with pytest.raises(TypeError, match='CopyPaste: texture_dir must be a '
+                       'path or None, got 3'):
+        build(background='texture', texture_dir=3)
     with pytest.raises(ValueError, match='needs texture_dir'):
         build(mask_file=data['mask_file'], background='texture')
     with pytest.raises(ValueError, match='blur_radius must be a number >= 0'):
@@ -197,3 +200,36 @@ def test_errors_are_clear(data):
                data_root=data['img_root'])
     with pytest.raises(FileNotFoundError, match=r'no saliency map .*x\.png'):
         cp(sample(data))
+
+
+def test_mask_file_set_after_construction(data):
+    """The TobiasMaskGenerator hook sets ``mask_file`` on a transform built
+    without one (config: ``mask_file`` at the top level only)."""
+    cp = build(prob=1.0, background='dataset', blend='none')
+    assert cp.mask_file is None and "mask_file=None" in repr(cp)
+    with pytest.raises(ValueError, match=(
+            r"CopyPaste: mask_file is not set, and saliency='tobias' needs "
+            r'mask_file .*top level of the config.*TobiasMaskGenerator.*'
+            r'custom_hooks.*or pass mask_file=<a Tobias mask file> to '
+            r'CopyPaste')):
+        cp(sample(data))
+    clone = pickle.loads(pickle.dumps(cp))  # a worker copy before the hook
+    cp.mask_file = clone.mask_file = data['mask_file']
+    ref = build(prob=1.0, background='dataset', blend='none',
+                mask_file=data['mask_file'])
+    for t in (cp, clone):
+        np.random.seed(2)
+        out = t(sample(data))
+        np.random.seed(2)
+        want = ref(sample(data))
+        assert out['copy_paste_applied']
+        assert np.array_equal(out['img'], want['img'])
+    assert cp.backgrounds is cp.masks  # one index: the store opened once
+    # a folder saliency needs the file only for dataset backgrounds
+    folder = dict(prob=1.0, saliency='folder', saliency_dir=data['sal_root'],
+                  data_root=data['img_root'])
+    assert build(**folder)(sample(data))['copy_paste_applied']
+    with pytest.raises(ValueError, match=r"background='dataset' needs donor "
+                       r'images.*or donor_root=<a folder of images>'):
+        build(background='dataset', **folder)(sample(data))
+    assert not build(prob=0.0)(sample(data))['copy_paste_applied']

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from mmtobias.datasets.transforms import DonorIndex, load_image_at
+from mmtobias.datasets.transforms.donor_index import load_first
 from mmtobias.datasets.transforms.unreadable_files import (clear_unreadable,
                                                            unreadable_kind)
 from mmtobias.scda import write_mask_store
@@ -159,3 +160,64 @@ def test_background_swap_stops_drawing_a_broken_donor(tmp_path,
     # candidates, which may repeat it), then never drawn again
     assert 'not an image' in first[0] and len(first) <= 3
     assert named_in_warnings(20) == []
+
+
+def test_load_first_names_each_broken_file_once(tmp_path,
+                                                fresh_unreadable_record):
+    from mmengine.logging import MMLogger
+    good = str(tmp_path / 'good.png')
+    Image.fromarray(smooth_image(30, 40)).save(good)
+    broken = str(tmp_path / 'broken.jpg')
+    open(broken, 'wb').write(b'')
+    drawn = []
+
+    def candidates():  # consumed lazily: nothing drawn after a success
+        for p in (broken, broken, good, 'never/drawn.jpg'):
+            drawn.append(p)
+            yield p
+
+    logger = MMLogger.get_current_instance()
+    with mock.patch.object(logger, 'warning') as warn:
+        k, img = load_first(candidates(), (16, 12), 'rgb', 'Owner', 'donor')
+        assert (k, img.shape) == (2, (12, 16, 3))
+        np.testing.assert_array_equal(img, load_image_at(good, (16, 12),
+                                                         'rgb'))
+        assert drawn == [broken, broken, good]
+        assert load_first([broken], (8, 8)) == (None, None)
+    (msg, ), = [c[0] for c in warn.call_args_list]  # once, with the reason
+    assert msg == (f'Owner: donor {broken} does not decode (empty file (0 bytes)); '
+                   f'drawing another donor.')
+    index = DonorIndex.from_folder(str(tmp_path))
+    assert index.load([0, 1], (8, 8))[0] == 1  # broken.jpg, then good.png
+
+
+def test_reuse_keeps_an_index_until_its_source_changes(tmp_path):
+    index = DonorIndex.from_masks('a.tmask', '/d')
+    assert DonorIndex.reuse(index, 'masks', 'a.tmask', '/d') is index
+    for spec in (('masks', 'b.tmask', '/d'), ('masks', 'a.tmask', None),
+                 ('folder', str(tmp_path), None)):
+        new = DonorIndex.reuse(index, *spec)
+        assert new is not index and (new.kind, new.source) == spec[:2]
+    assert DonorIndex.reuse(None, 'folder', str(tmp_path)).kind == 'folder'
+
+
+def test_one_image_extension_list(tmp_path):
+    """Every folder scan reads the same extensions: mmpretrain's
+    CustomDataset default plus .tiff and .webp, any case."""
+    import inspect
+
+    from mmpretrain.datasets import CustomDataset
+
+    from mmtobias.datasets.localization import base_box_dataset
+    from mmtobias.evaluation import probes
+    from mmtobias.scda import image_list
+    from mmtobias.utils.image_files import IMG_EXTENSIONS
+    for module in (base_box_dataset, probes, image_list):
+        assert module.IMG_EXTENSIONS is IMG_EXTENSIONS
+    default = inspect.signature(CustomDataset).parameters['extensions']
+    assert set(IMG_EXTENSIONS) == set(default.default) | {'.tiff', '.webp'}
+    names = ['a.JPG', 'b.jpeg', 'c.png', 'd.ppm', 'e.bmp', 'f.pgm', 'g.tif',
+             'h.TIFF', 'i.webp', 'j.gif', 'k.txt']
+    for name in names:
+        (tmp_path / name).write_bytes(b'x')
+    assert DonorIndex.from_folder(str(tmp_path)).keys() == names[:-2]

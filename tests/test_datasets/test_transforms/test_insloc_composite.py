@@ -1,9 +1,8 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
+import logging
 import os
 import os.path as osp
 import pickle
-
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 
 import mmtobias  # noqa: F401  (registers the transforms)
 from mmpretrain.registry import DATASETS, TRANSFORMS
+from mmtobias.datasets.transforms import DonorIndex, load_image_at
 from mmtobias.datasets.transforms.unreadable_files import (clear_unreadable,
                                                            unreadable_kind)
 from mmtobias.scda import write_mask_store
@@ -190,9 +190,18 @@ def truncated_copy(src, dst):
 
 
 def warned_about(path, fn, *args):
-    with mock.patch.object(MMLogger.get_current_instance(), 'log') as log:
+    """``fn(*args)`` and the warnings of the current MMLogger naming ``path``
+    (however the transform logs them)."""
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
         out = fn(*args)
-    return out, [c[0][1] for c in log.call_args_list if path in c[0][1]]
+    finally:
+        logger.removeHandler(handler)
+    return out, [r.getMessage() for r in records if path in r.getMessage()]
 
 
 def test_unreadable_background_without_spares_falls_back_with_warning(
@@ -284,6 +293,7 @@ def test_dataset_skips_an_unreadable_foreground(colour_folder):
         assert all(v.shape == (3, 64, 64) for v in inputs)
 
 
+@pytest.mark.slow  # starts DataLoader worker processes
 def test_packed_sample_keeps_both_boxes(colour_folder):
     root, _ = colour_folder
     dataset = DATASETS.build(
@@ -332,3 +342,83 @@ def test_repr_and_errors():
     with pytest.raises(ValueError, match='num_backgrounds'):
         DATASETS.build(
             dict(type='InsLocDataset', data_root='.', num_backgrounds=0))
+
+
+def test_crop_is_drawn_by_mmpretrain_random_resized_crop():
+    """The crop parameters are mmpretrain's RandomResizedCrop draw (area
+    (0.2, 1), log-uniform aspect (0.5, 2), 10 tries, centre fallback)."""
+    t = composite()
+    rrc = TRANSFORMS.build(
+        dict(type='RandomResizedCrop', scale=8, crop_ratio_range=(0.2, 1.0),
+             aspect_ratio_range=(0.5, 2.0), max_attempts=10))
+    for shape in ((90, 130), (300, 40), (17, 23)):
+        img = np.zeros(shape + (3, ), np.uint8)
+        for seed in range(20):
+            np.random.seed(seed)
+            params = t._random_params(img)
+            np.random.seed(seed)  # the same stream: crop, paste, crop, paste
+            for x, y, cw, ch, *paste in params:
+                assert (y, x, ch, cw) == rrc.rand_crop_params(img)
+                assert tuple(paste) == t._random_paste(cw, ch)
+    # the centre-crop fallback, widest aspect allowed
+    t = composite(max_attempts=0)
+    assert t._random_crop(np.zeros((20, 200, 3), np.uint8)) == (80, 0, 40, 20)
+    assert t._random_crop(np.zeros((90, 130, 3), np.uint8)) == (0, 0, 130, 90)
+
+
+def test_background_folder_is_a_donor_index(colour_folder, tmp_path):
+    """bg_root backgrounds: drawn by DonorIndex.sample (uniform, the random
+    stream of the former ``randint(n, size=num_views)``) and decoded by
+    load_image_at, as BackgroundSwap's donors."""
+    root, paths = colour_folder
+    t = composite(bg_root=root, bg_size=64, paste_size_range=(16, 32))
+    np.random.seed(0)
+    got = [t._random_bg_paths() for _ in range(40)]
+    np.random.seed(0)
+    scan = sorted(paths)
+    assert got == [[scan[i] for i in np.random.randint(0, 4, size=2)]
+                   for _ in range(40)]
+    assert isinstance(t.bg_index, DonorIndex) and len(t.bg_index) == 4
+    assert len(pickle.dumps(t)) < 4000  # the folder, not its file list
+    # a smooth JPEG background: the canvas around the paste is load_image_at's
+    smooth = tmp_path / 'smooth'
+    smooth.mkdir()
+    yy, xx = np.mgrid[:150, :210]
+    rgb = np.stack([xx, yy, xx + yy], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(str(smooth / 'bg.jpg'), quality=95)
+    t = composite(bg_root=str(smooth), bg_size=64, paste_size_range=(16, 32))
+    results = t(dict(img=solid(RED)))
+    want = load_image_at(str(smooth / 'bg.jpg'), (64, 64))
+    for img, box in zip(results['img'], results['gt_bboxes']):
+        outside = np.ones((64, 64), bool)
+        x1, y1, x2, y2 = box.astype(int)
+        outside[y1:y2, x1:x2] = False
+        assert np.array_equal(img[outside], want[outside])
+
+
+def test_tobias_guided_crop_reopens_the_mask_file_in_a_copy(tmp_path):
+    root = str(tmp_path / 'images')
+    fg = np.zeros((80, 80, 3), np.uint8)
+    fg[40:, :40] = RED  # bottom-left quadrant
+    write_png(osp.join(root, 'fg.png'), fg)
+    maps = np.zeros((1, 4, 4), np.float32)
+    maps[0, 2:, :2] = 10
+    mask_file = str(tmp_path / 'masks.tmask')
+    write_mask_store(mask_file, ['fg.png'], maps, [True],
+                     dict(data_root=root))
+    t = composite(bg_size=128, paste_size_range=(40, 100),
+                  mask_file=mask_file, fg_fraction=0.25)
+    sample = dict(img=fg, img_path=osp.join(root, 'fg.png'),
+                  bg_img_paths=[osp.join(root, 'fg.png')] * 2)
+    t(dict(sample))  # opens the store
+    # set after construction (the TobiasMaskGenerator hook): the Tobias crop
+    later = composite(bg_size=128, paste_size_range=(40, 100),
+                      fg_fraction=0.25)
+    later.mask_file = mask_file
+    out = later(dict(sample))
+    for img, box in zip(out['img'], out['gt_bboxes']):
+        x1, y1, x2, y2 = box.astype(int)
+        assert is_colour(img[y1:y2, x1:x2], RED).all()
+    clone = pickle.loads(pickle.dumps(t))
+    assert len(pickle.dumps(t)) < 4000
+    assert clone._tobias_crop(sample, 80, 80) == (0, 40, 40, 40)
