@@ -1,16 +1,21 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """Compute the Tobias masks (random-CNN SCDA maps) of a set of images.
 
-The same code as the ``TobiasMaskGenerator`` hook, for running it ahead of
-training. The source is either a folder of images (searched recursively; the
-keys are paths relative to it) or a training config, whose train dataset,
-``TobiasMaskGenerator`` settings and ``mask_file`` are used.
+The same function as the ``TobiasMaskGenerator`` hook
+(:func:`~mmtobias.scda.ensure_masks`), for running it ahead of training. The
+source is either a folder of images (searched recursively; the keys are paths
+relative to it) or a training config, whose train dataset,
+``TobiasMaskGenerator`` settings and mask file (``--out``, else the hook's
+``mask_file``, else the config's top-level ``mask_file``) are used. Unlike the
+hook, which keeps a matching file made with other settings (and warns), the
+tool remakes it with the settings asked for.
 
 Examples::
 
     python tools/generate_masks.py data/imagenet/train --out masks/in1k.tmask
     python tools/generate_masks.py configs/mocov2_tobias_r50.py \
-        --cfg-options train_dataloader.dataset.data_root=data/imagenet/train
+        --cfg-options train_dataloader.dataset.data_root=data/imagenet/train \
+        mask_file=masks/in1k.tmask
     bash tools/dist_generate_masks.sh data/imagenet/train 8 --out masks/in.tmask
     # bring masks of the released code / write them in its JSON format
     python tools/generate_masks.py released_mask_4x4.json --out m.tmask \
@@ -34,18 +39,18 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dist import broadcast_object_list, get_dist_info, init_dist
+from mmengine.dist import get_dist_info, init_dist
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
 from mmtobias.scda import (DECODES, INIT_SCHEMES, PRECISIONS, SCDA_ARCHS,
-                           check_mask_file, dataset_image_paths,
-                           export_released_json, generate_masks,
-                           import_released_json, map_settings, scan_images)
+                           ScdaNetSettings, dataset_image_paths,
+                           ensure_masks, export_released_json,
+                           import_released_json, scan_images)
 
-NET_KEYS = ('arch', 'init', 'seed', 'input_size', 'layer4_stride',
-            'extra_pool', 'grid')
+NET_KEYS = ScdaNetSettings.names()
+# the other TobiasMaskGenerator settings, passed on to generate_masks
 RUN_KEYS = ('batch_size', 'num_workers', 'num_threads', 'precision',
             'decode', 'shard_size', 'keep_shards', 'lock_timeout')
 
@@ -118,17 +123,27 @@ def parse_args():
 
 
 def from_config(args):
-    """Image paths, data root, mask file and hook settings of a config."""
+    """Image paths, data root, mask file (and how errors name it) and hook
+    settings of a config. The mask file is ``--out``, else the hook's
+    ``mask_file``, else the config's top-level ``mask_file``, as in training.
+    """
     cfg = Config.fromfile(args.source)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     hooks = [h for h in cfg.get('custom_hooks', None) or []
              if h.get('type') in ('TobiasMaskGenerator',
                                   'mmpretrain.TobiasMaskGenerator')]
-    settings = {k: v for k, v in (hooks[0] if hooks else {}).items()
-                if k in NET_KEYS + RUN_KEYS + ('data_root', 'mask_file')}
-    out = args.out or settings.pop('mask_file', None) or cfg.get('mask_file')
-    settings.pop('mask_file', None)
+    hook = hooks[0] if hooks else {}
+    settings = {k: v for k, v in hook.items() if k in NET_KEYS + RUN_KEYS}
+    if args.out:
+        out, option = args.out, '--out'
+    elif hook.get('mask_file'):
+        out = hook['mask_file']
+        option = (f'--out (default: the mask_file of the '
+                  f'TobiasMaskGenerator hook in {args.source})')
+    else:
+        out = cfg.get('mask_file')
+        option = f'--out (default: the top-level mask_file of {args.source})'
     if not out:
         raise ValueError(f'{args.source} has no mask_file (top-level or in a '
                          f'TobiasMaskGenerator hook); pass --out.')
@@ -136,8 +151,8 @@ def from_config(args):
     from mmpretrain.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     paths, root = dataset_image_paths(dataset)
-    root = settings.pop('data_root', None) or root
-    return paths, root, out, settings
+    root = hook.get('data_root') or root
+    return paths, root, out, option, settings
 
 
 def main():
@@ -158,46 +173,30 @@ def main():
     if osp.isdir(args.source):
         if not args.out:
             raise SystemExit('--out is required when the source is a folder.')
-        paths, root, out, settings = (scan_images(args.source),
-                                      osp.abspath(args.source), args.out, {})
+        paths, root, out, option, settings = (
+            scan_images(args.source), args.source, args.out, '--out', {})
     elif osp.isfile(args.source):
-        paths, root, out, settings = from_config(args)
+        paths, root, out, option, settings = from_config(args)
     else:
         raise SystemExit(f'{args.source} is neither a folder nor a config.')
-    root = osp.abspath(args.data_root or root)
     # Command-line values override the config's hook settings.
     settings.update({k: getattr(args, k) for k in NET_KEYS + RUN_KEYS
                      if getattr(args, k, None) is not None})
-    option = '--out' if args.out else f'--out (default: the mask_file of {args.source})'
-    rank, world_size = get_dist_info()
-    reason = [None]
-    if args.force:
-        reason = ['--force']
-    elif rank == 0:  # rank 0 decides, so that every rank takes the same branch
-        # every setting that changes the maps
-        wanted = map_settings(**{k: settings[k] for k in NET_KEYS if k in settings})
-        for key in ('precision', 'decode'):
-            if settings.get(key, 'auto') != 'auto':
-                wanted[key] = settings[key]
-        reason = [check_mask_file(out, paths, root, wanted, logger=logger)]
-    if world_size > 1 and not args.force:
-        broadcast_object_list(reason, src=0)
-    if reason[0] is None:
-        if rank == 0:
-            logger.info(f'{out} already matches the {len(paths)} images; '
-                        f'nothing to do (--force regenerates).')
-    else:
-        logger.info(f'Generating Tobias masks of {len(paths)} images under '
-                    f'{root} into {out} ({reason[0]})')
-        summary = generate_masks(paths, root, out, device=args.device,
-                                 reuse=not args.force, out_option=option,
-                                 logger=logger, **settings)
-        if rank == 0:
-            print(f"{summary['num_images']} images, "
-                  f"{summary['num_unreadable']} unreadable, "
-                  f"{summary['num_computed']} computed, "
-                  f"{summary['num_reused']} reused, "
-                  f"{summary['images_per_second']:.1f} img/s -> {out}")
+    net = ScdaNetSettings(**{k: settings.pop(k) for k in NET_KEYS
+                             if k in settings})
+    # The settings asked for are the file's: one made otherwise is redone.
+    status = ensure_masks(paths, args.data_root or root, out, net,
+                          force=args.force, match_settings=True,
+                          device=args.device, out_option=option,
+                          logger=logger, **settings)
+    rank = get_dist_info()[0]
+    summary = status.summary
+    if rank == 0 and summary is not None:
+        print(f"{summary['num_images']} images, "
+              f"{summary['num_unreadable']} unreadable, "
+              f"{summary['num_computed']} computed, "
+              f"{summary['num_reused']} reused, "
+              f"{summary['images_per_second']:.1f} img/s -> {out}")
     if args.export_json and rank == 0:
         num = export_released_json(out, args.export_json)
         print(f'exported {num} masks to {args.export_json}')

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mmtobias  # noqa: E402,F401
-from mmpretrain.registry import DATASETS, HOOKS, TRANSFORMS  # noqa: E402
+from mmpretrain.registry import DATASETS, HOOKS  # noqa: E402
 
 COLUMNS = ('A (image)', 'donor B', 'A after transform', 'query view',
            'key view')
@@ -42,7 +42,7 @@ def make_masks_with_hook(cfg, dataset):
             hook = HOOKS.build(hook_cfg)
             # what the hook reads of a Runner; no train loop runs here
             fake_runner = SimpleNamespace(
-                train_dataloader=SimpleNamespace(dataset=dataset),
+                cfg=cfg, train_dataloader=SimpleNamespace(dataset=dataset),
                 train_loop=SimpleNamespace(), logger=logger)
             hook.before_train(fake_runner)
 
@@ -75,10 +75,8 @@ def visualize(cfg, out_file, num=8, seed=0, prob=1.0, tile=160):
     """Write the grid PNG; returns ``out_file``."""
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    make_masks_with_hook(cfg, dataset)
-    pipeline = TRANSFORMS.build(
-        dict(type='Compose', transforms=cfg.train_dataloader.dataset.pipeline))
-    loader, (query_pipe, key_pipe), background = _split_pipeline(pipeline)
+    make_masks_with_hook(cfg, dataset)  # also points the pipeline at the mask file
+    loader, (query_pipe, key_pipe), background = _split_pipeline(dataset.pipeline)
     if background is not None and prob != 'config':
         background.prob = float(prob)
     rest = query_pipe.transforms[1:] if background is not None \

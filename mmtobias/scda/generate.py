@@ -10,13 +10,15 @@
    the existing mask file (made with the same settings) are reused; the rest
    is cut into fixed shards, and shards checkpointed by an interrupted run
    for the same images and settings are resumed.
-3. :func:`_compute` (every rank): a share of the pending shards; a rank that
-   sees rank 0's lock file (same file system) checkpoints each finished shard
-   to ``shard_dir``, other nodes write nothing.
-4. :func:`_gather` and :func:`_merge`: the new maps reach rank 0 through
-   torch.distributed (no rank reads another's files, so the work dir need not
-   be shared between nodes); rank 0 writes the file atomically, then deletes
-   the shards it merged and the lock. :func:`_log_summary` reports.
+3. :func:`~mmtobias.scda.compute.compute_shards` (every rank): a share of
+   the pending shards; a rank that sees rank 0's lock file (same file
+   system) checkpoints each finished shard to ``shard_dir``, other nodes
+   write nothing.
+4. :func:`~mmtobias.scda.compute.gather_maps` and :func:`_merge`: the new
+   maps reach rank 0 through torch.distributed (no rank reads another's
+   files, so the work dir need not be shared between nodes); rank 0 writes
+   the file atomically, then deletes the shards it merged and the lock.
+   :func:`_log_summary` reports.
 
 A shard is computed the same way whichever rank takes it and whenever, so an
 interrupted and restarted run, or a run on another number of processes,
@@ -26,25 +28,25 @@ import json
 import logging
 import os.path as osp
 import time
+from dataclasses import asdict
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar
-from torch.utils.data import DataLoader
 
+from .compute import ComputedMaps, ShardJob, compute_shards, gather_maps
 from .file_lock import MaskFileLock, check_writable
-from .gpu_decode import NvjpegBatchDecoder
-from .image_list import ImageListDataset
 from .mask_store import write_mask_store
-from .pipeline import SCDANet, iter_maps
-from .plan import check_mask_file, image_keys, plan_masks, recorded_decode
-from .runtime import (DECODES, PRECISIONS, all_gather_rows, broadcast_json,
+from .pipeline import SCDANet
+from .plan import (MaskPlan, MaskWork, check_mask_file, image_keys,
+                   plan_masks, recorded_decode)
+from .runtime import (DECODES, PRECISIONS, broadcast_json,
                       default_workers_threads, resolve_decode,
                       resolve_precision, torch_threads)
-from .shards import remove_shards, save_shard, shard_path
+from .settings import ScdaNetSettings
+from .shards import remove_shards, shard_path
 
 __all__ = ['PRECISIONS', 'DECODES', 'resolve_precision', 'check_mask_file',
            'generate_masks', 'map_settings']
@@ -53,17 +55,11 @@ _POLL = 1.0  # seconds between tries of a held lock
 _ERRORS = dict(ValueError=ValueError, TimeoutError=TimeoutError)
 
 
-def map_settings(arch: str = 'resnet50',
-                 init: str = 'kaiming',
-                 seed: Optional[int] = 0,
-                 input_size: int = 224,
-                 layer4_stride: int = 2,
-                 extra_pool: bool = True,
-                 grid: Optional[int] = None) -> dict:
+def map_settings(**net) -> dict:
     """The mask-file ``meta`` entries that determine the maps, for the network
-    arguments of :func:`generate_masks` (same names and defaults)."""
-    return dict(backbone=arch, init=init, seed=seed, input_size=input_size,
-                layer4_stride=layer4_stride, extra_pool=extra_pool, grid_pool=grid)
+    arguments of :func:`generate_masks` (same names and defaults; see
+    :meth:`ScdaNetSettings.meta`)."""
+    return ScdaNetSettings(**net).meta()
 
 
 # -- the steps ----------------------------------------------------------------
@@ -99,114 +95,32 @@ def _start(lock: MaskFileLock, out_file: str, out_option: str,
             time.sleep(_POLL)
 
 
-def _compute(plan, keys, paths, net, batch_size, shard_size, num_workers,
-             decode, shard_dir, lock, token, progress, logger) -> dict:
-    """This rank's share of the pending shards: key indices, maps, valid
-    flags and the reasons of the unreadable images."""
-    rank, world_size = get_dist_info()
-    todo = plan['todo']
-    shards = {s: todo[s * shard_size:(s + 1) * shard_size]
-              for s in plan['pending'][rank::world_size]}
-    batches = [idx[b:b + batch_size] for idx in shards.values()
-               for b in range(0, len(idx), batch_size)]
-    where = {i: (s, j) for s, idx in shards.items() for j, i in enumerate(idx)}
-    g = net.grid
-    out = dict(idx=[np.zeros(0, np.int64)], valid=[np.zeros(0, bool)],
-               maps=[np.zeros((0, g, g), np.float32)], reasons={})
-    if batches:
-        _run_batches(batches, shards, where, keys, paths, net, num_workers,
-                     decode, plan['signatures'], shard_dir, lock, token, out,
-                     progress and rank == 0, logger)
-    return dict(idx=np.concatenate(out['idx']),
-                maps=np.concatenate(out['maps']),
-                valid=np.concatenate(out['valid']), reasons=out['reasons'])
-
-
-def _run_batches(batches, shards, where, keys, paths, net, num_workers,
-                 decode, signatures, shard_dir, lock, token, out, progress,
-                 logger) -> None:
-    """Decode and compute ``batches``, collecting finished shards in ``out``
-    and checkpointing them while this run holds the lock."""
-    g = net.grid
-    bar = ProgressBar(sum(map(len, batches))) if progress else None
-    buffers = {}
-    dataset = ImageListDataset(paths, net.input_size, min_size=g,
-                               decode=decode)
-    # pinned batches reach the GPU while it computes (nvjpeg: bytes only)
-    pin = torch.device(net.device).type == 'cuda' and decode != 'nvjpeg'
-    loader = DataLoader(dataset, batch_sampler=batches,
-                        num_workers=num_workers, collate_fn=dataset.collate,
-                        pin_memory=pin)
-    decoder = (NvjpegBatchDecoder(dataset.decode_cpu, net.input_size,
-                                  net.device) if decode == 'nvjpeg' else None)
-    for idx, maps, ok, reasons in iter_maps(loader, net, decoder):
-        for j, i in enumerate(idx.tolist()):
-            s, pos = where[i]
-            n_s = len(shards[s])
-            buf = buffers.setdefault(s, dict(
-                maps=np.full((n_s, g, g), np.nan, np.float32),
-                valid=np.zeros(n_s, bool), reasons={}, filled=0))
-            buf['maps'][pos], buf['valid'][pos] = maps[j], bool(ok[j])
-            if not ok[j]:
-                buf['reasons'][keys[i]] = reasons[j]
-            buf['filled'] += 1
-            if buf['filled'] < n_s:
-                continue
-            if lock.held_by(token):  # this run's lock, on this file system
-                save_shard(shard_path(shard_dir, s), signatures[s],
-                           buf['maps'], buf['valid'], buf['reasons'])
-            out['idx'].append(np.asarray(shards[s], np.int64))
-            out['maps'].append(buf['maps'])
-            out['valid'].append(buf['valid'])
-            out['reasons'].update(buffers.pop(s)['reasons'])
-        if bar is not None:
-            bar.update(len(idx))
-    if bar is not None:
-        bar.file.write('\n')
-    if decoder is not None:
-        decoder.log_summary(logger)
-
-
-def _gather(part: dict) -> dict:
-    """Every rank's computed maps on rank 0 (dense, padded all_gathers)."""
-    reasons = np.frombuffer(json.dumps(part['reasons']).encode(), np.uint8)
-    out = {k: np.concatenate(all_gather_rows(part[k]))
-           for k in ('idx', 'maps', 'valid')}
-    out['reasons'] = {}
-    for chunk in all_gather_rows(reasons):
-        out['reasons'].update(json.loads(chunk.tobytes().decode()))
-    return out
-
-
-def _merge(work, new, keys, out_file, meta, shard_dir, keep_shards) -> dict:
+def _merge(work: MaskWork, new: ComputedMaps, keys, out_file, meta, shard_dir,
+           keep_shards) -> dict:
     """Rank 0: the reused, resumed and new maps into the mask file."""
-    work['maps'][new['idx']] = new['maps']
-    work['valid'][new['idx']] = new['valid']
-    work['done'][new['idx']] = True
-    work['reasons'].update(new['reasons'])
-    if not work['done'].all():
-        missing = [keys[i] for i in np.flatnonzero(~work['done'])[:5]]
-        raise RuntimeError(f'Tobias masks: {int((~work["done"]).sum())} '
+    work.fill(new.idx, new.maps, new.valid, new.reasons)
+    if not work.done.all():
+        missing = [keys[i] for i in np.flatnonzero(~work.done)[:5]]
+        raise RuntimeError(f'Tobias masks: {int((~work.done).sum())} '
                            f'images got no map ({", ".join(missing)}, ...); '
                            f'this is a bug, please report it.')
-    if not work['up_to_date']:
-        write_mask_store(out_file, keys, work['maps'], work['valid'], meta,
-                         reasons=work['reasons'], stats=work['stats'])
+    if not work.up_to_date:
+        write_mask_store(out_file, keys, work.maps, work.valid, meta,
+                         reasons=work.reasons, stats=work.stats)
     if not keep_shards:  # the file is in place: the shards are not needed
         remove_shards(shard_dir)
-    unreadable = {keys[i]: work['reasons'].get(keys[i], 'unreadable')
-                  for i in np.flatnonzero(~work['valid'])}
+    unreadable = {keys[i]: work.reasons.get(keys[i], 'unreadable')
+                  for i in np.flatnonzero(~work.valid)}
     return dict(out_file=out_file, num_images=len(keys),
                 num_unreadable=len(unreadable), unreadable=unreadable,
-                num_computed=len(new['idx']), num_reused=work['num_reused'],
-                num_resumed=work['num_resumed'],
-                written=not work['up_to_date'])
+                num_computed=len(new.idx), num_reused=work.num_reused,
+                num_resumed=work.num_resumed, written=not work.up_to_date)
 
 
-def _log_summary(summary, new, keys, paths, run, logger) -> None:
-    for i in new['idx'][~new['valid']]:
+def _log_summary(summary, new: ComputedMaps, keys, paths, run, logger) -> None:
+    for i in new.idx[~new.valid]:
         print_log(f'Tobias masks: cannot read {paths[i]} '
-                  f"({new['reasons'].get(keys[i], 'unreadable')}); recorded "
+                  f"({new.reasons.get(keys[i], 'unreadable')}); recorded "
                   f'as unreadable, its mask falls back to the whole image as '
                   f'foreground.', logger=logger, level=logging.WARNING)
     print_log(
@@ -232,8 +146,7 @@ def _log_summary(summary, new, keys, paths, run, logger) -> None:
 
 def _check_arguments(**values) -> None:
     for name, low in (('batch_size', 1), ('shard_size', 1),
-                      ('num_workers', 0), ('num_threads', 1),
-                      ('input_size', 32)):
+                      ('num_workers', 0), ('num_threads', 1)):
         value = values[name]
         if value is None and name in ('num_workers', 'num_threads'):
             continue
@@ -277,7 +190,8 @@ def generate_masks(img_paths: Sequence[str],
 
     Call it on every rank with the same arguments (or without
     ``torch.distributed``: one process). Network arguments: see
-    :func:`~mmtobias.scda.build_scda_backbone`; ``precision`` is 'fp32',
+    :class:`~mmtobias.scda.ScdaNetSettings` (checked before any work);
+    ``precision`` is 'fp32',
     'bf16' (autocast) or 'auto' (see :func:`resolve_precision`).
     ``decode`` is 'pil' (the released approach), 'draft' (JPEGs decoded at
     a reduced DCT scale that keeps the input size), 'nvjpeg' (JPEGs decoded
@@ -301,9 +215,11 @@ def generate_masks(img_paths: Sequence[str],
         (False: the file was already up to date), ``seconds`` and
         ``images_per_second`` (of this run's computation).
     """
+    net_settings = ScdaNetSettings(arch, init, seed, input_size,
+                                   layer4_stride, extra_pool, grid)
     _check_arguments(batch_size=batch_size, shard_size=shard_size,
                      num_workers=num_workers, num_threads=num_threads,
-                     input_size=input_size, lock_timeout=lock_timeout)
+                     lock_timeout=lock_timeout)
     logger = logger or 'current'
     rank, world_size = get_dist_info()
     device = torch.device(device or (
@@ -326,13 +242,11 @@ def generate_masks(img_paths: Sequence[str],
             device, num_workers, num_threads, decode)
         shard_dir = shard_dir or out_file + '.shards'
         with torch_threads(num_threads):
-            net = SCDANet(arch, init, seed, input_size, layer4_stride,
-                          extra_pool, grid, device, precision, channels_last)
-            meta = dict(map_settings(arch, init, seed, input_size,
-                                     layer4_stride, extra_pool, grid),
-                        precision=precision, decode=decode,
-                        data_root=data_root, aggregation='channel_sum',
-                        resize='bilinear')
+            net = SCDANet.from_settings(net_settings, device, precision,
+                                        channels_last)
+            meta = dict(net_settings.meta(), precision=precision,
+                        decode=decode, data_root=data_root,
+                        aggregation='channel_sum', resize='bilinear')
             base = json.dumps(dict({k: v for k, v in meta.items()
                                     if k != 'data_root'}, grid=net.grid,
                                    batch_size=batch_size), sort_keys=True)
@@ -340,12 +254,14 @@ def generate_masks(img_paths: Sequence[str],
                                      base, shard_size, shard_dir, reuse,
                                      logger)
                           if rank == 0 else (None, None))
-            plan = broadcast_json(plan)
+            plan = MaskPlan(**broadcast_json(
+                asdict(plan) if plan is not None else None))
             start = time.perf_counter()
-            part = _compute(plan, keys, paths, net, batch_size, shard_size,
-                            num_workers, decode, shard_dir, lock, token,
-                            progress, logger)
-            new = _gather(part)
+            part = compute_shards(plan, ShardJob(keys, paths, net, batch_size,
+                                       shard_size, num_workers, decode,
+                                       shard_dir, lock, token, progress,
+                                       logger))
+            new = gather_maps(part)
             seconds = time.perf_counter() - start
         summary = None
         if rank == 0:

@@ -17,8 +17,7 @@ __all__ = [
     'ImageListDataset'
 ]
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
-                  '.tiff', '.webp')
+from mmtobias.utils.image_files import IMG_EXTENSIONS
 
 
 def scan_images(image_dir: str,

@@ -16,12 +16,18 @@ import numpy as np
 import torch
 
 from .core import IMAGENET_MEAN, IMAGENET_STD, build_scda_backbone, scda_map
+from .settings import ScdaNetSettings
 
 __all__ = ['SCDANet', 'iter_maps']
 
 
 class SCDANet:
-    """The random backbone on ``device``: uint8 images -> raw SCDA maps."""
+    """The random backbone on ``device``: uint8 images -> raw SCDA maps.
+
+    Built from a :class:`~mmtobias.scda.ScdaNetSettings` with
+    :meth:`from_settings`; the positional form stays for the benchmark
+    tools.
+    """
 
     def __init__(self, arch, init, seed, input_size, layer4_stride,
                  extra_pool, grid, device, precision, channels_last):
@@ -44,6 +50,16 @@ class SCDANet:
                              f'input_size={input_size}; masks need a square '
                              f'grid.')
         self.grid = int(out_hw[0])
+
+    @classmethod
+    def from_settings(cls, settings: ScdaNetSettings, device,
+                      precision: str = 'fp32',
+                      channels_last: bool = True) -> 'SCDANet':
+        """The network of ``settings`` on ``device``."""
+        s = settings
+        return cls(s.arch, s.init, s.seed, s.input_size, s.layer4_stride,
+                   s.extra_pool, s.grid, torch.device(device), precision,
+                   channels_last)
 
     def launch(self, imgs: torch.Tensor):
         """Queue the maps of ``imgs`` (N x 3 x S x S uint8, any device);

@@ -9,7 +9,8 @@ file was made with the same settings.
 import bisect
 import logging
 import os.path as osp
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
@@ -17,7 +18,8 @@ from mmengine.logging import print_log
 from .mask_store import MaskStore, dataset_fingerprint, image_stat
 from .shards import load_shard, shard_path, shard_signature
 
-__all__ = ['image_keys', 'check_mask_file', 'plan_masks', 'recorded_decode']
+__all__ = ['image_keys', 'check_mask_file', 'plan_masks', 'recorded_decode',
+           'MaskPlan', 'MaskWork']
 
 # Meta entries recorded since a later mmtobias, with the value that files
 # written before them were made with (decode: PIL, in full).
@@ -92,7 +94,57 @@ def check_mask_file(mask_file: str, img_paths: Sequence[str], data_root: str,
     return None
 
 
-def _reuse_file(out_file, keys, stats, meta, grid, work, logger) -> bool:
+@dataclass
+class MaskPlan:
+    """What every rank computes: the key indices still ``todo`` (cut into
+    shards of ``shard_size`` in this order), the shard numbers ``pending``
+    (not resumed from a checkpoint) and every shard's ``signatures``.
+    Plain lists, so that it travels as JSON from rank 0."""
+
+    todo: List[int] = field(default_factory=list)
+    pending: List[int] = field(default_factory=list)
+    signatures: List[str] = field(default_factory=list)
+
+    def shard(self, s: int, shard_size: int) -> List[int]:
+        """The key indices of shard ``s``."""
+        return self.todo[s * shard_size:(s + 1) * shard_size]
+
+
+@dataclass
+class MaskWork:
+    """Rank 0's state of a run, one row per key: the images' ``stats``,
+    the ``maps`` and ``valid`` flags so far, which rows are ``done`` and the
+    ``reasons`` of the unreadable images; how many rows were reused from
+    the existing file and resumed from shards, and whether the file is
+    ``up_to_date`` as it is (nothing to write)."""
+
+    stats: np.ndarray
+    maps: np.ndarray
+    valid: np.ndarray
+    done: np.ndarray
+    reasons: Dict[str, str] = field(default_factory=dict)
+    num_reused: int = 0
+    num_resumed: int = 0
+    up_to_date: bool = False
+
+    @classmethod
+    def empty(cls, paths: Sequence[str], grid: int) -> 'MaskWork':
+        """Nothing done yet; every image stat'ed once."""
+        num = len(paths)
+        return cls(stats=np.array([image_stat(p) for p in paths],
+                                  np.int64).reshape(num, 2),
+                   maps=np.full((num, grid, grid), np.nan, np.float32),
+                   valid=np.zeros(num, bool), done=np.zeros(num, bool))
+
+    def fill(self, idx, maps, valid, reasons: Dict[str, str]) -> None:
+        """Record the maps of the key indices ``idx``."""
+        self.maps[idx], self.valid[idx] = maps, valid
+        self.reasons.update(reasons)
+        self.done[idx] = True
+
+
+def _reuse_file(out_file: str, keys, meta: dict, grid: int, work: MaskWork,
+                logger) -> bool:
     """Copy into ``work`` the maps of ``out_file`` whose key and stats
     match, when it was made with the same settings. Returns whether the file
     is up to date as it is (nothing to compute or to rewrite)."""
@@ -110,47 +162,42 @@ def _reuse_file(out_file, keys, stats, meta, grid, work, logger) -> bool:
     pos = {k: i for i, k in enumerate(old_keys)}
     rows = np.array([pos.get(k, -1) for k in keys], np.int64)
     hit = rows >= 0
-    hit[hit] = (old_stats[rows[hit]] == stats[hit]).all(1)
+    hit[hit] = (old_stats[rows[hit]] == work.stats[hit]).all(1)
     reused = np.flatnonzero(hit)
-    work['maps'][reused] = store.all_maps(rows[reused])
-    work['valid'][reused] = True
+    reasons = {}
     for key, reason in store.unreadable.items():
         i = bisect.bisect_left(keys, key)  # keys are sorted
         if i < len(keys) and keys[i] == key and hit[i]:
-            work['valid'][i] = False
-            work['reasons'][key] = reason
-    work['done'] |= hit
-    work['num_reused'] = int(hit.sum())
+            reasons[key] = reason
+    valid = np.array([keys[i] not in reasons for i in reused], bool)
+    work.fill(reused, store.all_maps(rows[reused]), valid, reasons)
+    work.num_reused = int(hit.sum())
     return bool(hit.all() and len(old_keys) == len(keys)
                 and old_meta.get('data_root') == meta['data_root'])
 
 
-def plan_masks(keys, paths, out_file, meta, grid, signature_base, shard_size,
-          shard_dir, reuse, logger):
-    """On rank 0: what to reuse, resume and compute. Returns the plan that
-    every rank needs (``todo`` key indices, ``pending`` shard numbers and
-    their ``signatures``) and rank 0's ``work`` (stats, maps so far)."""
-    num = len(keys)
-    work = dict(stats=np.array([image_stat(p) for p in paths],
-                               np.int64).reshape(num, 2),
-                maps=np.full((num, grid, grid), np.nan, np.float32),
-                valid=np.zeros(num, bool), done=np.zeros(num, bool),
-                reasons={}, num_reused=0, num_resumed=0, up_to_date=False)
+def plan_masks(keys: List[str], paths: List[str], out_file: str, meta: dict,
+               grid: int, signature_base: str, shard_size: int,
+               shard_dir: str, reuse: bool, logger=None):
+    """On rank 0: what to reuse, resume and compute.
+
+    Returns:
+        tuple[MaskPlan, MaskWork]: The plan that every rank needs and rank
+        0's work so far (stats, reused and resumed maps).
+    """
+    work = MaskWork.empty(paths, grid)
     if reuse:
-        work['up_to_date'] = _reuse_file(out_file, keys, work['stats'], meta,
-                                         grid, work, logger)
-    todo = np.flatnonzero(~work['done']).tolist()
-    pending, signatures = [], []
-    for s, start in enumerate(range(0, len(todo), shard_size)):
-        idx = todo[start:start + shard_size]
-        signatures.append(shard_signature(
-            signature_base, [keys[i] for i in idx], work['stats'][idx]))
-        shard = load_shard(shard_path(shard_dir, s), signatures[s])
+        work.up_to_date = _reuse_file(out_file, keys, meta, grid, work,
+                                      logger)
+    plan = MaskPlan(todo=np.flatnonzero(~work.done).tolist())
+    for s, start in enumerate(range(0, len(plan.todo), shard_size)):
+        idx = plan.shard(s, shard_size)
+        plan.signatures.append(shard_signature(
+            signature_base, [keys[i] for i in idx], work.stats[idx]))
+        shard = load_shard(shard_path(shard_dir, s), plan.signatures[s])
         if shard is None:
-            pending.append(s)
+            plan.pending.append(s)
             continue
-        work['maps'][idx], work['valid'][idx] = shard['maps'], shard['valid']
-        work['reasons'].update(shard['reasons'])
-        work['done'][idx] = True
-        work['num_resumed'] += len(idx)
-    return dict(todo=todo, pending=pending, signatures=signatures), work
+        work.fill(idx, shard['maps'], shard['valid'], shard['reasons'])
+        work.num_resumed += len(idx)
+    return plan, work

@@ -24,7 +24,7 @@ PRECISIONS = ('auto', 'fp32', 'bf16')
 DECODES = ('auto', 'pil', 'draft', 'nvjpeg')
 # What 'auto' decodes with: only a path measured to keep >= 99 % of the
 # released approach's foreground cells on real photos may be chosen here
-# (tools/benchmarks/mask_decode_agreement.py; docs/mask_decoding.md).
+# (tools/analysis_tools/mask_decode_agreement.py; docs/mask_decoding.md).
 # 'draft' kept 99.92-100 % on Imagenette, kangaroo and cards; 'nvjpeg' is
 # measured on a GPU only, so it stays opt-in.
 AUTO_DECODE = 'draft'

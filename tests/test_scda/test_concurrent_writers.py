@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mmtobias  # noqa: F401
+from mmtobias.scda import compute
 from mmtobias.scda import generate as gen
 from mmtobias.scda.image_list import scan_images
 from mmtobias.testing import make_image_folder
@@ -31,14 +32,14 @@ def _writer(name, root, out, locked, second_waits, results):
     handler.emit = lambda r: messages.append(r.getMessage())
     logger.addHandler(handler)
     if name == 'first':
-        save = gen.save_shard
+        save = compute.save_shard
 
         def save_while_second_waits(*args):
             locked.set()
             second_waits.wait(HANDSHAKE_TIMEOUT)
             save(*args)
 
-        gen.save_shard = save_while_second_waits
+        compute.save_shard = save_while_second_waits
     else:
         try_acquire = file_lock.MaskFileLock.try_acquire
 
@@ -58,6 +59,7 @@ def _writer(name, root, out, locked, second_waits, results):
         results.put((name, os.getpid(), None, None, messages, repr(e)))
 
 
+@pytest.mark.slow
 def test_second_writer_waits_then_finds_the_file_up_to_date(tmp_path):
     root = str(tmp_path / 'images')
     make_image_folder(root, num_images=6)
@@ -102,7 +104,7 @@ def test_unwritable_out_fails_before_any_image_is_decoded(tmp_path,
     def no_work(*args, **kwargs):
         raise AssertionError('work started before the output was checked')
 
-    monkeypatch.setattr(gen, 'ImageListDataset', no_work)
+    monkeypatch.setattr(compute, 'ImageListDataset', no_work)
     monkeypatch.setattr(gen, 'SCDANet', no_work)
     with pytest.raises(ValueError, match=r"--out '.*a_file/m.tmask' cannot be "
                        r'written .*set --out to'):

@@ -66,6 +66,7 @@ def test_lock_is_released_when_the_work_fails(tmp_path):
     assert not os.path.exists(path)
 
 
+@pytest.mark.slow
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     path = str(tmp_path / 'm.tmask.lock')
     pid = _dead_pid()

@@ -11,6 +11,7 @@ from PIL import Image
 
 import mmtobias  # noqa: F401
 from mmtobias.scda import MaskStore, check_mask_file, image_stat, write_mask_store
+from mmtobias.scda import compute
 from mmtobias.scda import generate as gen
 from mmtobias.scda.image_list import ImageListDataset, scan_images
 from mmtobias.testing import make_image_folder
@@ -39,7 +40,7 @@ def decoded(monkeypatch):
             seen.append(self.paths[i])
             return super().__getitem__(i)
 
-    monkeypatch.setattr(gen, 'ImageListDataset', Recording)
+    monkeypatch.setattr(compute, 'ImageListDataset', Recording)
     return seen
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 import mmtobias  # noqa: F401  (registers datasets and applies compat fixes)
 from mmtobias.scda import MaskStore, build_scda_backbone, scda_map
+from mmtobias.scda import compute
 from mmtobias.scda import generate as gen
 from mmtobias.scda.image_list import (dataset_image_paths, decode_image,
                                       scan_images)
@@ -76,6 +77,7 @@ def _reference_maps(paths, seed=0):
     return torch.stack(out).numpy()
 
 
+@pytest.mark.slow
 def test_generate_matches_per_image_scda_and_is_reproducible(tmp_path):
     paths = _make_images(str(tmp_path / 'data'), n=7)
     root = str(tmp_path / 'data')
@@ -101,6 +103,7 @@ def test_generate_matches_per_image_scda_and_is_reproducible(tmp_path):
                            store.get_map(store.keys()[0]))
 
 
+@pytest.mark.slow
 def test_bf16_agrees_with_fp32_on_foreground_cells(tmp_path):
     root = str(tmp_path / 'data')
     paths = _make_images(root, n=6)
@@ -115,6 +118,7 @@ def test_bf16_agrees_with_fp32_on_foreground_cells(tmp_path):
     assert agree >= 0.9  # the benchmark measures it on real photos
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_recorded_and_named(tmp_path):
     root = tmp_path / 'data'
     _make_images(str(root), n=4)
@@ -157,12 +161,13 @@ def test_bad_inputs_are_recorded_and_named(tmp_path):
             assert store.foreground(key).sum() == 8
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_identical_file(tmp_path, monkeypatch):
     root = str(tmp_path / 'data')
     paths = _make_images(root, n=10)
     full, resumed = str(tmp_path / 'full.tmask'), str(tmp_path / 'r.tmask')
     gen.generate_masks(paths, root, full, shard_size=3, **FAST)
-    save = gen.save_shard
+    save = compute.save_shard
     calls = []
 
     def crash_after_two(*args):
@@ -171,14 +176,14 @@ def test_interrupted_run_resumes_to_identical_file(tmp_path, monkeypatch):
         calls.append(args[0])
         save(*args)
 
-    monkeypatch.setattr(gen, 'save_shard', crash_after_two)
+    monkeypatch.setattr(compute, 'save_shard', crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         gen.generate_masks(paths, root, resumed, shard_size=3, **FAST)
     assert not osp.exists(resumed)
     assert not osp.exists(resumed + '.lock')  # released on the way out
     assert sorted(os.listdir(resumed + '.shards')) == [
         'shard_000000.npz', 'shard_000001.npz']
-    monkeypatch.setattr(gen, 'save_shard', save)
+    monkeypatch.setattr(compute, 'save_shard', save)
     summary = gen.generate_masks(paths, root, resumed, shard_size=3, **FAST)
     assert summary['num_computed'] == 4  # shards 2 (3 images) and 3 (1)
     assert summary['num_resumed'] == 6
@@ -219,6 +224,7 @@ def _dist_worker(rank, world_size, port, paths, root, out, node_dirs):
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one(tmp_path):
     root = str(tmp_path / 'data')
     paths = _make_images(root, n=5)
@@ -232,6 +238,7 @@ def test_two_processes_equal_one(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['data', 'one.tmask', 'two.tmask']
 
 
+@pytest.mark.slow
 def test_two_nodes_without_a_shared_work_dir(tmp_path):
     root = str(tmp_path / 'data')
     paths = _make_images(root, n=5)
@@ -250,6 +257,7 @@ def test_two_nodes_without_a_shared_work_dir(tmp_path):
     assert not osp.exists(osp.join(nodes, 'node1'))
 
 
+@pytest.mark.slow
 def test_check_mask_file_detects_missing_stale_and_changed(tmp_path):
     root = str(tmp_path / 'data')
     paths = _make_images(root, n=4)

@@ -47,7 +47,8 @@ def test_generate_masks_cli_folder_then_up_to_date(tmp_path, monkeypatch,
     assert store.keys() == ['c0/0.jpg', 'c0/2.jpg', 'c1/1.jpg']
     assert store.meta['seed'] == 2 and store.grid == 4
     before = open(out, 'rb').read()
-    monkeypatch.setattr(tool, 'generate_masks', None)  # must not be called
+    from mmtobias.scda import ensure
+    monkeypatch.setattr(ensure, 'generate_masks', None)  # must not be called
     assert tool.main() == 0
     assert open(out, 'rb').read() == before
 
@@ -61,8 +62,7 @@ def test_generate_masks_cli_from_config(tmp_path, monkeypatch):
         f"mask_file = {mask_file!r}\n"
         "train_dataloader = dict(dataset=dict(type='CustomDataset', "
         "data_root='', with_label=False, pipeline=[]))\n"
-        "custom_hooks = [dict(type='TobiasMaskGenerator', "
-        "mask_file=mask_file, seed=4)]\n")
+        "custom_hooks = [dict(type='TobiasMaskGenerator', seed=4)]\n")
     argv = ['generate_masks.py', str(cfg), '--cfg-options',
             f'train_dataloader.dataset.data_root={tmp_path / "data"}'] + ARGS
     monkeypatch.setattr(sys, 'argv', argv)
@@ -73,6 +73,14 @@ def test_generate_masks_cli_from_config(tmp_path, monkeypatch):
     cfg.write_text("train_dataloader = dict(dataset=dict(type='CustomDataset'"
                    ", data_root='', with_label=False, pipeline=[]))\n")
     with pytest.raises(ValueError, match='has no mask_file.*--out'):
+        tool.main()
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    cfg.write_text(f"mask_file = {str(blocker / 'm.tmask')!r}\n"
+                   "train_dataloader = dict(dataset=dict(type='CustomDataset'"
+                   ", data_root='', with_label=False, pipeline=[]))\n")
+    with pytest.raises(ValueError, match=r'--out \(default: the top-level '
+                       r'mask_file of .*cfg.py\) .* cannot be written'):
         tool.main()
 
 

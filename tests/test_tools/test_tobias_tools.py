@@ -69,6 +69,7 @@ def test_visualize_pipeline_draws_a_grid(tmp_path):
     make_demo_images.make_demo_images(images, num=6)
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mocov2_tobias_r50.py'))
     mask_file = str(tmp_path / 'masks.tmask')
+    cfg.mask_file = mask_file
     hook = next(h for h in cfg.custom_hooks if h.type == 'TobiasMaskGenerator')
     hook.update(mask_file=mask_file, arch='resnet18', num_workers=0, precision='fp32')
     cfg.train_dataloader.dataset.pipeline[1]['transforms'][0][0][
@@ -82,6 +83,7 @@ def test_visualize_pipeline_draws_a_grid(tmp_path):
     assert osp.isfile(mask_file)  # made by the config's hook
 
 
+@pytest.mark.slow
 def test_pipeline_overhead_cli_prints_ratio(tmp_path):
     images = str(tmp_path / 'images')
     make_demo_images.make_demo_images(images, num=4)
@@ -99,6 +101,7 @@ def test_pipeline_overhead_cli_prints_ratio(tmp_path):
     assert float(out.strip().splitlines()[-1].split('ratio=')[1]) > 0
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     """The README's quick start: masks, pictures and a short pretraining on CPU."""
 
