@@ -29,13 +29,14 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from PIL import Image, ImageFile
 
+from .features import IMAGENET_MEAN, IMAGENET_STD, extract_features
+
 __all__ = [
     'box_mask', 'draw_donors', 'load_box_samples', 'background_sensitivity'
 ]
 
 # ImageNet statistics (RGB, 0-255), as every mmtobias read-out
-MEAN = (123.675, 116.28, 103.53)
-STD = (58.395, 57.12, 57.375)
+MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 
 
 def box_mask(boxes: np.ndarray, width: int, height: int,
@@ -106,20 +107,6 @@ def _load_rgb(path: str, size: int) -> Optional[Tuple[np.ndarray, int, int]]:
     return arr, w, h
 
 
-@torch.no_grad()
-def _pooled(backbone: nn.Module, images: np.ndarray) -> torch.Tensor:
-    """Global-average-pooled last output of ``backbone`` for ``N x S x S x 3``
-    uint8 RGB images, normalised with the ImageNet statistics."""
-    device = next(iter(backbone.parameters()), torch.empty(0)).device
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    x = x.permute(0, 3, 1, 2).float()
-    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
-    out = backbone((x - mean) / std)
-    out = out[-1] if isinstance(out, (tuple, list)) else out
-    return F.adaptive_avg_pool2d(out.float(), 1).flatten(1)
-
-
 def _stats(values: Sequence[float]) -> dict:
     values = np.asarray(values, np.float64)
     return dict(mean=float(values.mean()), std=float(values.std()))
@@ -134,8 +121,9 @@ def background_sensitivity(backbone: nn.Module,
 
     Args:
         backbone (nn.Module): Maps ``N x 3 x S x S`` normalised RGB to a
-            feature map (or a tuple whose last item is one); used as it is
-            (call ``eval()`` first).
+            feature map (or a tuple whose last item is one); run in eval mode,
+            its mode restored afterwards (see
+            :func:`mmtobias.evaluation.features.extract_features`).
         samples (Sequence[tuple]): ``(img_path, boxes)`` pairs, boxes K x 4
             in original pixels (see :func:`load_box_samples`).
         size (int): Images and donors are resized to ``size x size``.
@@ -172,7 +160,9 @@ def background_sensitivity(backbone: nn.Module,
             orig.append(img)
             bg_swap.append(np.where(m, img, donor))  # (a) outside replaced
             fg_swap.append(np.where(m, donor, img))  # (b) inside replaced
-        feats = _pooled(backbone, np.stack(orig + bg_swap + fg_swap))
+        # one forward pass of the 3 x len(chunk) images: N x S x S x 3 -> N x 3 x S x S
+        images = torch.from_numpy(np.stack(orig + bg_swap + fg_swap))
+        feats = extract_features(backbone, [images.permute(0, 3, 1, 2)])
         f0, fa, fb = feats.split(len(chunk))
         sim_a = F.cosine_similarity(f0, fa, dim=1).cpu().tolist()
         sim_b = F.cosine_similarity(f0, fb, dim=1).cpu().tolist()

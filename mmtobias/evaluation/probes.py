@@ -2,7 +2,8 @@
 """Frozen-feature probes of a pretrained backbone: kNN and a linear classifier.
 
 The classic self-supervised read-outs, as plain functions: features are extracted once
-(global-average-pooled last stage, centre crop), then
+(global-average-pooled last stage of a centre crop, by
+:func:`mmtobias.evaluation.features.extract_features`), then
 
 - :func:`knn_accuracy`: weighted kNN on L2-normalised features (cosine similarity,
   votes weighted by ``exp(sim / T)``, k = 20, T = 0.07, as in Wu et al. 2018 and the
@@ -21,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
-_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
-_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+from .features import extract_features as _extract_features
+
+from mmtobias.utils.image_files import IMG_EXTENSIONS
 
 
 def list_labelled_images(root):
@@ -44,6 +45,7 @@ def list_labelled_images(root):
 
 
 class _CenterCropDataset(torch.utils.data.Dataset):
+    """The images of ``paths`` as ``3 x size x size`` uint8 RGB tensors."""
 
     def __init__(self, paths, size):
         self.paths, self.size = paths, size
@@ -62,24 +64,20 @@ class _CenterCropDataset(torch.utils.data.Dataset):
         w, h = img.size
         left, top = (w - self.size) // 2, (h - self.size) // 2
         img = img.crop((left, top, left + self.size, top + self.size))
-        arr = (np.asarray(img, dtype=np.float32) - _MEAN) / _STD
-        return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+        return torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy())
 
 
-@torch.inference_mode()
 def extract_features(backbone, paths, size=112, batch_size=64, num_workers=2):
-    """Global-average-pooled last-stage features, ``N x C`` float32 numpy."""
-    backbone.eval()
+    """Features of image files: the centre-crop view above through
+    :func:`mmtobias.evaluation.features.extract_features` (ImageNet normalisation,
+    global-average-pooled last stage, eval mode restored afterwards).
+
+    Returns:
+        np.ndarray: ``N x C`` float32, in the order of ``paths``.
+    """
     loader = torch.utils.data.DataLoader(
         _CenterCropDataset(paths, size), batch_size=batch_size, num_workers=num_workers)
-    device = next(backbone.parameters()).device
-    feats = []
-    for x in loader:
-        out = backbone(x.to(device))
-        if isinstance(out, (tuple, list)):
-            out = out[-1]
-        feats.append(F.adaptive_avg_pool2d(out, 1).flatten(1).float().cpu())
-    return torch.cat(feats).numpy()
+    return _extract_features(backbone, loader).cpu().numpy()
 
 
 def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k=20, temperature=0.07,

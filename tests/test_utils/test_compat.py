@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import mmtobias  # noqa: F401
-from mmtobias.utils import compat
-
 from mmtobias.testing import make_image_folder
+from mmtobias.utils import compat
+from mmtobias.utils.compat import numpy2_adjust_hue
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -58,6 +58,7 @@ def trained_work_dir(tmp_path_factory):
     return data, work_dir
 
 
+@pytest.mark.slow
 def test_runner_checkpoint_needs_and_gets_the_allow_list(trained_work_dir):
     _, work_dir = trained_work_dir
     ckpt = osp.join(work_dir, 'epoch_1.pth')
@@ -74,6 +75,7 @@ def test_runner_checkpoint_needs_and_gets_the_allow_list(trained_work_dir):
     load_checkpoint(ResNet(depth=18), ckpt, revise_keys=[(r'^backbone\.', '')], strict=False)
 
 
+@pytest.mark.slow
 def test_train_resume_says_it_resumed(trained_work_dir):
     data, work_dir = trained_work_dir
     result = run([
@@ -86,6 +88,7 @@ def test_train_resume_says_it_resumed(trained_work_dir):
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only path')
 def test_init_dist_on_cpu_falls_back_to_gloo():
     code = ('import sys\n'
@@ -104,6 +107,7 @@ def test_init_dist_on_cpu_falls_back_to_gloo():
     assert 'backend gloo 1' in fixed.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only path')
 def test_dist_train_two_cpu_processes(tmp_path):
     data = str(tmp_path / 'images')
@@ -118,6 +122,7 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert 'Distributed launcher: pytorch' in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mmselfsup_and_mmpretrain_import_together():
     pytest.importorskip('mmselfsup')
     bare = run([PY, '-c', 'import mmpretrain.models, mmselfsup.models'])
@@ -138,6 +143,7 @@ def test_components_reachable_from_mmselfsup_scope():
     assert all(k in mmselfsup.registry.MODELS.module_dict for k in ours)
 
 
+@pytest.mark.slow
 def test_mmselfsup_scope_builds_loops():
     pytest.importorskip('mmselfsup')
     # mmselfsup's registries declare a module its wheel lacks
@@ -199,9 +205,44 @@ def test_adjust_hue_negative_factor_under_numpy2_rules(monkeypatch, backend):
     monkeypatch.setattr(photometric, 'np', _Numpy2Uint8())
     with pytest.raises(OverflowError):
         compat._ORIGINAL_ADJUST_HUE(img, -0.1, backend=backend)
-    monkeypatch.setattr(compat, 'np', _Numpy2Uint8())
+    monkeypatch.setattr(numpy2_adjust_hue, 'np', _Numpy2Uint8())  # the fix's module
     out = mmcv.adjust_hue(img, -0.1, backend=backend)  # what mmpretrain's ColorJitter calls
     monkeypatch.undo()
     # Same result as mmcv under numpy 1 (hue shifted by -25 mod 256).
     np.testing.assert_array_equal(out, compat._ORIGINAL_ADJUST_HUE(img, -0.1, backend=backend))
     assert isinstance(mmcv.adjust_hue, types.FunctionType)
+
+
+OLD_NAMES = [  # the names of the single compat.py this package replaced
+    'apply_all', 'allow_mmengine_checkpoints', 'enable_cpu_distributed',
+    'tolerate_mmselfsup_double_registration', 'fix_collate_fn_scope', 'fix_numpy2_adjust_hue',
+    'fix_mmselfsup_registry_locations', 'turn_off_broken_mmpretrain_multimodal',
+    'run_amp_optim_wrapper_without_cuda', 'mmpretrain_multimodal_blocker',
+    'mmpretrain_multimodal_status', 'cpu_computes_bf16', 'mmengine_checkpoint_safe_globals',
+    '_APPLIED', '_ORIGINAL_ADJUST_HUE', '_once', '_cpu_only', '_fix_dataloader_cfg',
+    '_adjust_hue_modular', '_MMPRETRAIN_LAST_CHECKED', '_FIRST_BREAKING_TRANSFORMERS',
+    '_MULTIMODAL_MODELS', '_MULTIMODAL_OFF', '_installed_version', '_release',
+    '_register_turned_off', '_amp_device_available', '_AMP_WARNED', '_autocast_instead_of_amp'
+]
+
+
+def test_every_name_of_the_old_module_is_importable():
+    for name in OLD_NAMES:
+        assert getattr(compat, name) is not None, name
+    # read live: set when the fix was applied (by import mmtobias)
+    assert compat._ORIGINAL_ADJUST_HUE is numpy2_adjust_hue._ORIGINAL_ADJUST_HUE
+    assert set(compat.__all__) <= set(dir(compat))
+    with pytest.raises(AttributeError, match='has no attribute'):
+        compat._no_such_helper
+
+
+def test_one_documented_module_per_fix_applied_once_in_order():
+    modules = {fix.__module__ for fix in compat.FIXES}
+    assert len(modules) == len(compat.FIXES) == 8  # one module per fix
+    assert compat.FIXES[0] is compat.turn_off_broken_mmpretrain_multimodal  # first
+    for name in modules:
+        doc = sys.modules[name].__doc__
+        for section in ('What breaks:', 'Versions:', 'The fix:', 'Detected / tested:'):
+            assert section in doc, (name, section)
+    assert {fix.__name__ for fix in compat.FIXES} <= compat._APPLIED  # by import mmtobias
+    assert all(fix() is False for fix in compat.FIXES)  # a second call does nothing

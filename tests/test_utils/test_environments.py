@@ -22,6 +22,7 @@ import torch
 import mmtobias  # noqa: F401
 from mmtobias.testing import make_image_folder, tiny_pretrain_config
 from mmtobias.utils import compat
+from mmtobias.utils.compat import mmpretrain_multimodal
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PY = sys.executable
@@ -110,12 +111,14 @@ WARNING = "mmtobias turned off mmpretrain's multimodal models"
 
 # --- the fix is needed, and works, with transformers 5 -----------------------------
 
+@pytest.mark.slow
 def test_transformers5_breaks_mmpretrain_without_the_fix(transformers5):
     result = run(['-c', 'import mmpretrain.models'], site=transformers5)
     assert result.returncode != 0
     assert 'NoneType takes no arguments' in result.stderr, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('first', ['', 'import mmpretrain  # an OpenMMLab tool first'])
 def test_import_mmtobias_with_transformers5(transformers5, first):
     result = ok(run(['-c', IMPORT_CHECK.format(first=first)], site=transformers5))
@@ -128,6 +131,7 @@ def test_import_mmtobias_with_transformers5(transformers5, first):
     assert result.stderr.count(WARNING) == 1, result.stderr
 
 
+@pytest.mark.slow
 def test_train_and_tools_with_transformers5(transformers5, tmp_path):
     data = str(tmp_path / 'images')
     make_image_folder(data, num_images=4, size=(64, 56))
@@ -152,6 +156,7 @@ def test_train_and_tools_with_transformers5(transformers5, tmp_path):
     ok(run(['-c', 'import mmtobias, mmdet.models, mmtobias.det'], site=transformers5))
 
 
+@pytest.mark.slow
 def test_late_transformers_4_also_needs_the_fix(transformers4_late):
     broken = run(['-c', 'import mmpretrain.models'], site=transformers4_late)
     assert broken.returncode != 0 and 'NoneType takes no arguments' in broken.stderr
@@ -160,6 +165,7 @@ def test_late_transformers_4_also_needs_the_fix(transformers4_late):
     assert result.stderr.count(WARNING) == 1, result.stderr
 
 
+@pytest.mark.slow
 def test_transformers_before_4_52_keeps_the_multimodal_part(transformers4_early):
     result = ok(run(['-c', IMPORT_CHECK.format(first='')], site=transformers4_early))
     assert 'transformers 4.' in result.stdout
@@ -186,7 +192,7 @@ def test_without_transformers_nothing_is_turned_off():
     ('5.1.0', '1.3.0', False), ('5.1.0', None, False)])
 def test_the_version_gate(monkeypatch, transformers, mmpretrain, blocked):
     versions = dict(transformers=transformers, mmpretrain=mmpretrain)
-    monkeypatch.setattr(compat, '_installed_version', versions.get)
+    monkeypatch.setattr(mmpretrain_multimodal, '_installed_version', versions.get)
     assert (compat.mmpretrain_multimodal_blocker() is not None) is blocked
 
 
@@ -247,6 +253,7 @@ env_cfg = dict(cudnn_benchmark=False)
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU fallback')
 def test_stock_mocov3_amp_config_trains_on_a_cpu(tmp_path):
     # mmpretrain's ImageNet layout: train/<class>/<file> listed in meta/train.txt

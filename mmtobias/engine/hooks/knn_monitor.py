@@ -6,17 +6,17 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.dataset import default_collate
-from mmengine.dist import all_gather, get_dist_info
+from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook, LoggerHook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import DATASETS, HOOKS
 
+from mmtobias.evaluation.features import extract_features, gather_rows  # noqa: F401
 from mmtobias.evaluation.probes import knn_accuracy
 
-__all__ = ['KNNMonitor', 'extract_pooled_features', 'gather_rows']
+__all__ = ['KNNMonitor', 'eval_pipeline']
 
 
 def eval_pipeline(image_size: int) -> List[dict]:
@@ -32,42 +32,6 @@ def eval_pipeline(image_size: int) -> List[dict]:
     ]
 
 
-@torch.no_grad()
-def extract_pooled_features(backbone: nn.Module, data_preprocessor: nn.Module,
-                            loader) -> torch.Tensor:
-    """Global-average-pooled last-stage features of every batch of
-    ``loader``, ``N x C`` float32 on the backbone's device. The batches go
-    through ``data_preprocessor`` (the model's own normalisation and channel
-    order). The caller sets eval mode."""
-    feats = []
-    for batch in loader:
-        inputs = data_preprocessor(batch, False)['inputs']
-        out = backbone(inputs)
-        out = out[-1] if isinstance(out, (tuple, list)) else out
-        feats.append(F.adaptive_avg_pool2d(out, 1).flatten(1).float())
-    return torch.cat(feats)
-
-
-def gather_rows(local: torch.Tensor, total: int) -> torch.Tensor:
-    """Undo a strided split: rank ``r`` holds rows ``r, r + W, r + 2W, ...``
-    of a ``total``-row tensor; every rank gets the whole tensor in the
-    original order. Ranks hold ``ceil`` or ``floor(total / W)`` rows, so each
-    pads to the ceiling: every ``all_gather`` sees contiguous tensors of one
-    shape and dtype, as NCCL requires."""
-    rank, world_size = get_dist_info()
-    if world_size == 1:
-        return local
-    rows = -(-total // world_size)
-    padded = local.new_zeros((rows, ) + tuple(local.shape[1:]))
-    padded[:local.shape[0]] = local
-    parts = all_gather(padded.contiguous())
-    out = local.new_empty((total, ) + tuple(local.shape[1:]))
-    for r, part in enumerate(parts):
-        n = len(range(r, total, world_size))
-        out[r::world_size] = part[:n]
-    return out
-
-
 @HOOKS.register_module()
 class KNNMonitor(Hook):
     """kNN top-1 of the backbone being trained, every ``interval`` epochs
@@ -76,8 +40,9 @@ class KNNMonitor(Hook):
     The read-out is :func:`mmtobias.evaluation.probes.knn_accuracy` (cosine
     similarity, votes ``exp(sim / T)``, k = 20, T = 0.07) on the
     globally pooled last stage of ``model.<backbone>`` (for MoCo / SimCLR /
-    InsLoc the query encoder, ``model.backbone``), in eval mode and without
-    gradients; the backbone's train / eval mode is restored afterwards. The
+    InsLoc the query encoder, ``model.backbone``), extracted by
+    :func:`mmtobias.evaluation.features.extract_features`: in eval mode and
+    without gradients, the backbone's train / eval mode restored afterwards. The
     images of both folders (ImageNet layout, ``root/<class>/<image>``) go
     through :func:`eval_pipeline` and the model's ``data_preprocessor``.
     Every rank extracts a strided share of the images; the features are
@@ -214,20 +179,20 @@ class KNNMonitor(Hook):
         return module, model.data_preprocessor
 
     # -- evaluation ----------------------------------------------------------
+    def extract(self, backbone: nn.Module, data_preprocessor: nn.Module) -> dict:
+        """``{'train': N x C, 'val': M x C}`` float32 numpy features of both
+        folders, gathered from every rank (call :meth:`_build` first)."""
+        return {
+            split: extract_features(backbone, loader, data_preprocessor,
+                                    gather_total=total).cpu().numpy()
+            for split, (loader, _, total) in self._splits.items()
+        }
+
     def evaluate(self, runner, epoch: int, iteration: int) -> float:
         """Extract, gather, classify and log after ``epoch`` epochs /
         ``iteration`` iterations of training; returns the top-1 (%)."""
         start = time.perf_counter()
-        backbone, preprocessor = self._get_backbone(runner)
-        was_training = backbone.training
-        backbone.eval()
-        try:
-            feats = {}
-            for split, (loader, labels, total) in self._splits.items():
-                local = extract_pooled_features(backbone, preprocessor, loader)
-                feats[split] = gather_rows(local, total).cpu().numpy()
-        finally:
-            backbone.train(was_training)
+        feats = self.extract(*self._get_backbone(runner))
         top1 = knn_accuracy(feats['train'], self._splits['train'][1],
                             feats['val'], self._splits['val'][1], k=self.k,
                             temperature=self.temperature)

@@ -6,6 +6,7 @@ import os.path as osp
 import socket
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from mmpretrain.registry import HOOKS, MODELS
 from PIL import Image
 
 import mmtobias  # noqa: F401
-from mmtobias.engine.hooks.knn_monitor import gather_rows
+from mmtobias.evaluation.features import gather_rows
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 RED, BLUE = (230, 20, 20), (20, 20, 230)
@@ -96,6 +97,7 @@ def knn_scalars(work_dir):
     return rows
 
 
+@pytest.mark.slow
 def test_known_accuracy_each_epoch_in_eval_mode_without_grad(tmp_path):
     val = _colour_folder(tmp_path / 'val', (RED, BLUE), per_class=2)
     swapped = _colour_folder(tmp_path / 'swapped', (BLUE, RED), per_class=2)
@@ -122,6 +124,7 @@ def test_known_accuracy_each_epoch_in_eval_mode_without_grad(tmp_path):
     assert hook.evaluate(runner, 2, 6) == 0.0
 
 
+@pytest.mark.slow
 def test_by_iteration_with_a_start_point_and_subsets(tmp_path):
     val = _colour_folder(tmp_path / 'val', (RED, BLUE), per_class=2)
     runner = toy_runner(tmp_path, 'knn_iters', dict(
@@ -153,7 +156,7 @@ def test_errors_and_repr(tmp_path):
         build(train_root=train, val_root=str(tmp_path / 'other'),
               num_workers=0)._build()
     hook = build(train_root=train, val_root=train, backbone='encoder_q')
-    runner = toy_runner(tmp_path, 'knn_errors', dict(val_root=train))
+    runner = types.SimpleNamespace(model=ToyModel())  # what _get_backbone reads
     with pytest.raises(ValueError, match="ToyModel has no 'encoder_q'"):
         hook._get_backbone(runner)
     text = repr(build(train_root=train, val_root=train, k=5))
@@ -164,10 +167,10 @@ def test_errors_and_repr(tmp_path):
 def _gather_worker(rank, world_size, port, totals, queue):
     import torch.distributed as dist
 
-    import mmtobias.engine.hooks.knn_monitor as knn_monitor
+    import mmtobias.evaluation.features as features
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=world_size)
-    gather = knn_monitor.all_gather
+    gather = features.all_gather
     problems = []
 
     def nccl_checked_all_gather(data, group=None):
@@ -180,17 +183,18 @@ def _gather_worker(rank, world_size, port, totals, queue):
             problems.append(f'shapes differ: {shapes}')
         return gather(data, group)
 
-    knn_monitor.all_gather = nccl_checked_all_gather
+    features.all_gather = nccl_checked_all_gather
     try:
         for total in totals:
             full = torch.arange(total * 3, dtype=torch.float32).view(total, 3)
             out = gather_rows(full[rank::world_size].clone(), total)
             queue.put((rank, total, out.tolist(), list(problems)))
     finally:
-        knn_monitor.all_gather = gather
+        features.all_gather = gather
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_gather_rows_restores_the_order_across_two_processes():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -211,6 +215,7 @@ def test_gather_rows_restores_the_order_across_two_processes():
         assert out == expected.tolist() and problems == [], (rank, total)
 
 
+@pytest.mark.slow
 def test_mocov2_tobias_two_epochs_with_tools_train_logs_knn_each_epoch(tmp_path):
     """Done-when of the issue: the stock tools/train.py, the Tobias config, the
     monitor added by config, a kNN accuracy in scalars.json after each epoch."""
