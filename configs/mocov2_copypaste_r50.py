@@ -2,7 +2,11 @@
 # SPEC section 3) with the Tobias map as the saliency source: with probability 0.3 the
 # foreground of the upsampled Tobias map is pasted on a uniform random gray level, hard
 # or Gaussian-blended (Pillow GaussianBlur radius 5, as released) with probability 0.5.
-# Each view composites independently, before the other augmentations.
+# Each view composites independently, before the other augmentations. The masks are
+# the hook's `mask_file` of ./mocov2_tobias_r50.py.
+#
+#   python tools/train.py configs/mocov2_copypaste_r50.py \
+#       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 #
 # External saliency maps (a folder mirroring the images, e.g. RBD or BASNet PNGs):
 #   dict(type='CopyPaste', saliency='folder', saliency_dir='data/saliency',
@@ -10,26 +14,22 @@
 # Other backgrounds: background='texture', texture_dir=... or background='dataset'.
 _base_ = './mocov2_tobias_r50.py'
 
-mask_file = 'work_dirs/tobias_masks/mocov2_tobias_r50.tmask'
-
-view_pipeline = _base_.view_pipeline  # the MoCo v2 views (./mocov2_r50.py)
-
 copy_paste = dict(
     type='CopyPaste',
     prob=0.3,
     saliency='tobias',
-    mask_file=mask_file,
     background='gray',
     blend='mix',
     blend_prob=0.5,
     blur_radius=5)  # Pillow GaussianBlur(5), as released
 
+# both views: copy-paste, then the MoCo v2 augmentations
 train_pipeline = [
     *_base_.load_pipeline,
     dict(
         type='MultiView',
         num_views=2,
-        transforms=[[copy_paste, *view_pipeline]]),
+        transforms=[[copy_paste, *_base_.view_pipeline]]),
     *_base_.pack_pipeline,
 ]
 

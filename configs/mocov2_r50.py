@@ -7,47 +7,25 @@
 #   python tools/train.py configs/mocov2_r50.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 #
-# This file holds the one copy of the MoCo v2 view pipeline in the repository: every
-# MoCo v2 config (Tobias, its ablations, copy-paste, the paper-settings configs in
-# configs/tobias/) builds its views from `_base_.view_pipeline` and its loading step
-# from `_base_.load_pipeline`, so an augmentation change is one edit here.
-_base_ = 'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'
+# The views come from configs/_base_/pipelines/mocov2_views.py and the load / pack steps
+# from configs/_base_/pipelines/loading.py, the one copy of each: an augmentation change
+# is one edit there.
+_base_ = [
+    'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
+    '_base_/pipelines/loading.py',
+    '_base_/pipelines/mocov2_views.py',
+]
 
 custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
 
 data_root = 'data/imagenet/train'
 
-# Decoding as LoadImageFromFile does (same pixels, EXIF orientation), except that a file
-# that does not decode (empty, not an image, truncated) is named once with the reason
-# and another sample is drawn, so one broken file cannot stop a run.
-load_pipeline = [
-    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip')
-]
-# PackInputs carries the skipped paths to SkippedFilesLogger (the count per epoch).
-pack_pipeline = [dict(type='PackInputs', algorithm_keys=['skipped_files'])]
-
-# MoCo v2 augmentations (mmpretrain's mocov2 pipeline, SPEC section 2), both views.
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.), backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
-
+# the same MoCo v2 augmentations on both views
+view_pipeline = _base_.mocov2_view_pipeline
 train_pipeline = [
-    *load_pipeline,
+    *_base_.load_pipeline,
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    *pack_pipeline,
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(
@@ -59,4 +37,5 @@ train_dataloader = dict(
         with_label=False,
         pipeline=train_pipeline))
 
+# the count of unreadable images skipped per epoch (SafeLoadImageFromFile)
 custom_hooks = [dict(type='SkippedFilesLogger')]

@@ -1,24 +1,24 @@
 # MoCo v2 + Tobias (Cao & Wu, AAAI 2022), ResNet-50: the MoCo v2 baseline of
 # ./mocov2_r50.py with the background swap (SPEC section 2) on the query view.
 #
-# The TobiasMaskGenerator hook writes the random-CNN masks of the training images to
-# `mask_file` before the first iteration (nothing to do when the file already matches
-# the dataset); BackgroundSwap reads the same file lazily in every DataLoader worker.
-#
 #   python tools/train.py configs/mocov2_tobias_r50.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 #
-# One mask file per dataset: to keep masks of several datasets, give each run its own
-# file (the hook regenerates a file that does not match the training images).
-_base_ = './mocov2_r50.py'
+# The TobiasMaskGenerator hook (configs/_base_/tobias_hooks.py) writes the random-CNN
+# masks of the training images to `mask_file` before the first iteration and gives the
+# path to the swap; `mask_file` is set here only, so one override moves it:
+#
+#   python tools/train.py configs/mocov2_tobias_r50.py \
+#       --cfg-options mask_file=/path/to/masks.tmask
+_base_ = ['./mocov2_r50.py', '_base_/tobias_hooks.py']
 
 mask_file = 'work_dirs/tobias_masks/mocov2_tobias_r50.tmask'
 swap_prob = 0.3  # the paper's p, never tuned (Table 6: 0 / 0.3 / 0.5 / 0.7 / 1.0)
 
 # The swap acts on the decoded image before every other augmentation, on the query
 # view only (view 0 = inputs[0] = MoCo's query); the key view is the untouched image.
-# The ablation configs replace `query_transform` (and `mask_file`) only.
-query_transform = dict(type='BackgroundSwap', prob=swap_prob, mode='swap', mask_file=mask_file)
+# The ablation configs replace `query_transform` only (mask_file: set by the hook).
+query_transform = dict(type='BackgroundSwap', prob=swap_prob, mode='swap')
 view_pipeline = _base_.view_pipeline
 train_pipeline = [
     *_base_.load_pipeline,
@@ -31,7 +31,4 @@ train_pipeline = [
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-custom_hooks = [
-    dict(type='SkippedFilesLogger'),
-    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
-]
+custom_hooks = _base_.tobias_hooks

@@ -5,9 +5,20 @@
 #   python tools/train.py configs/simclr_tobias_r50.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 #
+# The TobiasMaskGenerator hook (configs/_base_/tobias_hooks.py) makes the masks in
+# `mask_file` and gives the path to the swap; one override moves it:
+#
+#   python tools/train.py configs/simclr_tobias_r50.py \
+#       --cfg-options mask_file=/path/to/masks.tmask
+#
 # The backbone and the neck use SyncBN as in mmpretrain's SimCLR; several CPU processes
 # (no CUDA) train with BN and per-process statistics instead, with a warning.
-_base_ = 'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'
+_base_ = [
+    'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py',
+    '_base_/pipelines/loading.py',
+    '_base_/pipelines/simclr_views.py',
+    '_base_/tobias_hooks.py',
+]
 
 custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
 
@@ -15,41 +26,17 @@ data_root = 'data/imagenet/train'
 mask_file = 'work_dirs/tobias_masks/simclr_tobias_r50.tmask'
 swap_prob = 0.3
 
-# Decoding and packing as in ./mocov2_r50.py: unreadable files are skipped by name.
-load_pipeline = [
-    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip')
-]
-pack_pipeline = [dict(type='PackInputs', algorithm_keys=['skipped_files'])]
-
-# SimCLR augmentations (mmpretrain's simclr pipeline), applied to both views; the one
-# copy of them (configs/tobias/simclr-* build on `_base_.view_pipeline`).
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-]
-
+# The swap acts on the decoded image, on view 0 only; the SimCLR augmentations of
+# configs/_base_/pipelines/simclr_views.py follow on both views.
+query_transform = dict(type='BackgroundSwap', prob=swap_prob, mode='swap')
+view_pipeline = _base_.simclr_view_pipeline
 train_pipeline = [
-    *load_pipeline,
+    *_base_.load_pipeline,
     dict(
         type='MultiView',
         num_views=[1, 1],
-        transforms=[[
-            dict(type='BackgroundSwap', prob=swap_prob, mode='swap', mask_file=mask_file),
-            *view_pipeline
-        ], view_pipeline]),
-    *pack_pipeline,
+        transforms=[[query_transform, *view_pipeline], view_pipeline]),
+    *_base_.pack_pipeline,
 ]
 
 train_dataloader = dict(
@@ -61,9 +48,6 @@ train_dataloader = dict(
         with_label=False,
         pipeline=train_pipeline))
 
-custom_hooks = [
-    dict(type='SkippedFilesLogger'),
-    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
-]
+custom_hooks = _base_.tobias_hooks
 
 auto_scale_lr = dict(base_batch_size=4096)

@@ -3,28 +3,24 @@
 # CNN SCDA, SPEC section 1) instead of a random crop; paste size, position,
 # backgrounds and colour augmentations stay random.
 #
-# The TobiasMaskGenerator hook writes the masks of the training images to
-# `mask_file` before the first iteration; InsLocComposite reads it lazily.
-_base_ = 'insloc_r50-c4_8xb32-coslr-200e_in1k.py'
+# The TobiasMaskGenerator hook (configs/_base_/tobias_hooks.py) writes the masks of the
+# training images to `mask_file` before the first iteration and gives the path to
+# InsLocComposite, which switches to the Tobias crop; one override moves it:
+#
+#   python tools/train.py configs/insloc_tobias_r50-c4.py \
+#       --cfg-options mask_file=/path/to/masks.tmask
+_base_ = ['insloc_r50-c4_8xb32-coslr-200e_in1k.py', '../_base_/tobias_hooks.py']
 
 mask_file = 'work_dirs/tobias_masks/insloc-tobias_r50-c4.tmask'
 
+# the only change: the composite's crop is the Tobias box (mask_file: set by the hook;
+# crop_ratio_range is then unused), half of the cells counted as foreground
+composite = dict(_base_.composite, fg_fraction=0.5)
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip'),
-    dict(
-        type='InsLocComposite',
-        bg_size={{_base_.bg_size}},
-        paste_size_range=(128, 255),
-        crop_ratio_range=(0.2, 1.0),  # unused: the crop is the Tobias box
-        aspect_ratio_range=(0.5, 2.0),
-        mask_file=mask_file,
-        fg_fraction=0.5),
-    dict(type='MultiViewWithBoxes', transforms=[{{_base_.view_pipeline}}]),
-    dict(type='PackInputs', algorithm_keys=['gt_bboxes', 'skipped_files']),
+    *_base_.load_pipeline,
+    composite,
+    *_base_.train_pipeline[2:],  # the views and the packing of the base config
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-custom_hooks = [
-    dict(type='SkippedFilesLogger'),
-    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0)
-]
+custom_hooks = _base_.tobias_hooks

@@ -10,6 +10,8 @@
 _base_ = [
     'mmpretrain::_base_/schedules/imagenet_sgd_coslr_200e.py',
     'mmpretrain::_base_/default_runtime.py',
+    '../_base_/pipelines/loading.py',
+    '../_base_/pipelines/insloc_views.py',
 ]
 
 custom_imports = dict(imports=['mmtobias'], allow_failed_imports=False)
@@ -55,41 +57,22 @@ model = dict(
         loss=dict(type='CrossEntropyLoss'),
         temperature=0.2))
 
-# data: composite, then the MoCo v2 colour/blur/flip per view (flip moves the box)
-view_pipeline = [
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.4,
-                hue=0.1)
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
+# data: composite, then the MoCo v2 colour/blur/flip per view (flip moves the box);
+# the views are configs/_base_/pipelines/insloc_views.py (the MoCo v2 views without the
+# crop), the load / pack steps configs/_base_/pipelines/loading.py.
+view_pipeline = _base_.insloc_view_pipeline
+composite = dict(
+    type='InsLocComposite',
+    bg_size=bg_size,
+    paste_size_range=(128, 255),
+    crop_ratio_range=(0.2, 1.0),
+    aspect_ratio_range=(0.5, 2.0))
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile', decoder='cv2', on_error='skip', truncated='skip'),
-    dict(
-        type='InsLocComposite',
-        bg_size=bg_size,
-        paste_size_range=(128, 255),
-        crop_ratio_range=(0.2, 1.0),
-        aspect_ratio_range=(0.5, 2.0)),
+    *_base_.load_pipeline,
+    composite,
     dict(type='MultiViewWithBoxes', transforms=[view_pipeline]),
-    dict(type='PackInputs', algorithm_keys=['gt_bboxes', 'skipped_files']),
+    # the PackInputs of loading.py, which also packs the boxes
+    dict(_base_.pack_pipeline[0], algorithm_keys=['gt_bboxes', 'skipped_files']),
 ]
 train_dataloader = dict(
     batch_size=32,
@@ -113,7 +96,7 @@ optim_wrapper = dict(
         type='SGD', lr=0.03, weight_decay=1e-4, momentum=0.9, nesterov=True))
 
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
-# the count of unreadable images skipped per epoch (SafeLoadImageFromFile above)
+# the count of unreadable images skipped per epoch (SafeLoadImageFromFile, loading.py)
 custom_hooks = [dict(type='SkippedFilesLogger')]
 
 # NOTE: `auto_scale_lr` is for automatically scaling LR

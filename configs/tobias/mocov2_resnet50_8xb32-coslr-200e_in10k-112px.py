@@ -10,7 +10,7 @@ _base_ = '../mocov2_r50.py'
 data_root = 'data/imagenet/in10k'
 input_size = 112
 
-# The MoCo v2 views of ../mocov2_r50.py at the paper's input size.
+# The MoCo v2 views (configs/_base_/pipelines/mocov2_views.py) at the paper's input size.
 view_pipeline = [dict(_base_.view_pipeline[0], scale=input_size), *_base_.view_pipeline[1:]]
 
 train_pipeline = [

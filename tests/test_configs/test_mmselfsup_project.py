@@ -3,7 +3,8 @@
 
 The project's config inherits mmselfsup's stock MoCo v2 config (its ImageNet
 ``meta/train.txt`` layout, mmselfsup's transforms and ``default_scope='mmselfsup'``),
-imports mmtobias and inserts the hook and the swap: nothing else.
+imports mmtobias and inserts the hook and the swap: nothing else. The mask file is set
+once, at the top level: the hook reads it there and hands it to the swap.
 """
 import os
 import os.path as osp
@@ -31,21 +32,20 @@ model = dict(
     neck=dict(in_channels=512, hid_channels=32, out_channels=16))
 view_pipeline = [dict(_base_.view_pipeline[0], size=32), *_base_.view_pipeline[1:]]
 
-# what mmtobias adds: the swap on the query view, the hook that makes the masks
+# what mmtobias adds: the swap on the query view, the hook that makes the masks in
+# `mask_file` and hands the path to the swap
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
         type='MultiView',
         num_views=[1, 1],
-        transforms=[[
-            dict(type='BackgroundSwap', prob=1.0, mode='swap', mask_file=mask_file),
-            *view_pipeline
-        ], view_pipeline]),
+        transforms=[[dict(type='BackgroundSwap', prob=1.0, mode='swap'), *view_pipeline],
+                    view_pipeline]),
     dict(type='PackSelfSupInputs', meta_keys=['img_path'])
 ]
 custom_hooks = [
-    dict(type='TobiasMaskGenerator', mask_file=mask_file, seed=0, arch='resnet18',
-         precision='fp32', batch_size=4, num_workers=0)
+    dict(type='TobiasMaskGenerator', seed=0, arch='resnet18', precision='fp32',
+         batch_size=4, num_workers=0)
 ]
 
 train_dataloader = dict(
@@ -69,6 +69,7 @@ def _imagenet_layout(root, num_images=4):
         f.writelines(lines)
 
 
+@pytest.mark.slow
 def test_stock_mmselfsup_mocov2_config_trains_with_the_swap_and_the_hook(tmp_path):
     train_tool = load_script(osp.join(ROOT, 'tools', 'train.py'))
 
