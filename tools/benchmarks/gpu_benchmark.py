@@ -268,11 +268,7 @@ def step_config(name, args, data_root, work_dir, device):
     cfg.log_level = 'WARNING'
     for hook in cfg.get('custom_hooks', []):
         if hook['type'] == 'TobiasMaskGenerator':
-            mask_file = osp.join(work_dir, 'tobias_masks.tmask')
-            hook.update(mask_file=mask_file)
-            for t in cfg.train_dataloader.dataset.pipeline[1]['transforms'][0]:
-                if t['type'] == 'BackgroundSwap':
-                    t['mask_file'] = mask_file
+            cfg.mask_file = osp.join(work_dir, 'tobias_masks.tmask')  # the one place
             if args.smoke:
                 hook.update(arch='resnet18', num_workers=0, batch_size=4)
     if args.smoke:
