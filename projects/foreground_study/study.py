@@ -24,7 +24,8 @@ writes its own result file atomically; re-running skips finished stages and resu
 interrupted pretraining from its last checkpoint (``tools/train.py --resume``), so the
 study can be completed across several sittings. ``--report`` aggregates the rows into a
 markdown table (mean ± spread over seeds) and PNG plots; ``--report --publish`` copies
-the rows into ``projects/foreground_study/results/study_BUDGET_rows/``, the rows the repository keeps, and
+the rows into ``projects/foreground_study/results/study_BUDGET_rows/``, the rows the
+repository keeps, and
 the kNN curve and AP-vs-IoU plot beside them. Those
 committed rows join every report, and a run whose committed row already has every
 wanted stage is not run again, so a fresh checkout (whose ``work_dirs`` is empty)

@@ -8,8 +8,8 @@ iterations by ``tools/det_train.py`` in every detector layout it should fit, on 
 VOC-layout set with its own class names. The fixtures are real pretraining runs: no
 state dict is ever made from the detector itself.
 
-The checks below are also the README table "From pretraining to detection"
-(``transfer_table()``, asserted to be in README.md).
+The checks below are also the table "From pretraining to detection" of
+docs/detection_transfer.md (``transfer_table()``, asserted to be there).
 """
 import json
 import os.path as osp
@@ -17,8 +17,7 @@ import os.path as osp
 import pytest
 import torch
 
-from mmtobias.testing import (DET_R18_OPTIONS, DET_SMALL_OPTIONS, load_script,
-                              make_box_folder, make_image_folder, tiny_pretrain_config)
+from mmtobias.testing import DET_R18_OPTIONS, DET_SMALL_OPTIONS, load_script, tiny_pretrain_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_CFG = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection', 'voc-layout')
@@ -50,12 +49,6 @@ DET_SMALL = [*DET_SMALL_OPTIONS, 'default_hooks.checkpoint=None']
 
 
 @pytest.fixture(scope='module')
-def box_folder(tmp_path_factory):
-    """6 images with VOC XML boxes in the kangaroo layout (images/, annots/)."""
-    return make_box_folder(str(tmp_path_factory.mktemp('boxes')))
-
-
-@pytest.fixture(scope='module')
 def voc_root(box_folder, tmp_path_factory):
     """A VOC-layout set with its own class names, made by tools/dataset_converters."""
     out = tmp_path_factory.mktemp('voc') / 'voc'
@@ -64,11 +57,9 @@ def voc_root(box_folder, tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def pretrained(tmp_path_factory):
+def pretrained(pretrain_images, tmp_path_factory):
     """method -> checkpoint of a real 2-iteration run of its config (made on demand)."""
     tmp = tmp_path_factory.mktemp('pretrain')
-    images = str(tmp / 'images')
-    make_image_folder(images, num_images=4, size=(64, 56))
     done = {}
 
     def get(method):
@@ -76,7 +67,7 @@ def pretrained(tmp_path_factory):
             config, _ = METHODS[method]
             name = osp.splitext(config)[0]
             tiny = tiny_pretrain_config(osp.join(ROOT, 'configs', config),
-                                        str(tmp / f'{name}.py'), images,
+                                        str(tmp / f'{name}.py'), pretrain_images,
                                         str(tmp / f'{name}.tmask'))
             work_dir = str(tmp / name)
             runner = train.main([tiny, '--work-dir', work_dir, '--cfg-options',
@@ -125,6 +116,7 @@ CASES = [(m, layout) for m, (_, layouts) in METHODS.items() for layout in layout
 EXPECT_HEAD = {'InsLoc-FPN'}  # the methods whose neck and box head transfer too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method,layout', CASES)
 def test_pretrain_convert_fine_tune(method, layout, pretrained, voc_root, tmp_path, capsys):
     ckpt = pretrained(method)
@@ -153,6 +145,7 @@ def test_pretrain_convert_fine_tune(method, layout, pretrained, voc_root, tmp_pa
             assert n == 0, (method, part)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', list(METHODS))
 def test_scda_evaluator_on_the_pretrained_backbone(method, pretrained, box_folder, tmp_path):
     ckpt = pretrained(method)
@@ -172,7 +165,7 @@ def test_scda_evaluator_on_the_pretrained_backbone(method, pretrained, box_folde
 
 
 def transfer_table():
-    """The README's "From pretraining to detection" table: what the test above asserts."""
+    """The docs' "From pretraining to detection" table: what the test above asserts."""
     lines = ['| method | config | detector | backbone | res5 head (C4) | FPN neck | '
              'box head convs + fc1 |', '|---|---|---|---|---|---|---|']
     for method, (config, layouts) in METHODS.items():
@@ -186,10 +179,10 @@ def transfer_table():
     return '\n'.join(lines)
 
 
-def test_readme_table_matches_the_matrix():
-    with open(osp.join(ROOT, 'README.md')) as f:
-        readme = f.read()
-    assert transfer_table() in readme, (
-        'README.md must contain the table printed by\n'
+def test_docs_table_matches_the_matrix():
+    with open(osp.join(ROOT, 'docs', 'detection_transfer.md')) as f:
+        page = f.read()
+    assert transfer_table() in page, (
+        'docs/detection_transfer.md must contain the table printed by\n'
         'python -c "import tests.test_chain.test_pretrain_to_detect as t; '
         'print(t.transfer_table())"\n' + transfer_table())

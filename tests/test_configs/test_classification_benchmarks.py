@@ -13,9 +13,10 @@ from PIL import Image
 
 import mmtobias  # noqa: F401
 from mmpretrain.registry import MODELS
+from mmtobias.testing import shrink_config, walk_dicts
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(  # Runner configs; knn/ is read by tools/benchmarks/knn_eval
+CONFIGS = sorted(  # Runner configs; knn/ is read by tools/analysis_tools/knn_eval
     osp.relpath(p, REPO) for p in glob.glob(
         osp.join(REPO, 'configs', 'benchmarks', 'classification', '**',
                  '*.py'), recursive=True) if '/knn/' not in p)
@@ -66,32 +67,21 @@ def data(tmp_path_factory):
                 weight=moco.backbone.conv1.weight.detach().clone())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', CONFIGS)
 def test_benchmark_config_trains_and_validates(name, data, tmp_path):
     cfg = Config.fromfile(osp.join(REPO, name))
     cub = cfg.train_dataloader.dataset.type == 'CUB'
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.update(batch_size=2, num_workers=0, persistent_workers=False)
-        dl.dataset.data_root = data['cub' if cub else 'folder']
-        for t in dl.dataset.pipeline:
-            for key in ('scale', 'crop_size'):
-                if isinstance(t.get(key), int):
-                    t[key] = 32
-            if t['type'] == 'Resize' and isinstance(t.get('scale'), tuple):
-                t['scale'] = (32, 32)
-    cfg.model.backbone.update(TINY, norm_cfg=dict(type='BN'))
+    shrink_config(cfg, data_root=data['cub' if cub else 'folder'], width=8,
+                  save_checkpoint=False, work_dir=str(tmp_path))
+    for node in walk_dicts([cfg[f'{split}_dataloader'] for split in ('train', 'val', 'test')]):
+        if node.get('type') == 'Resize' and isinstance(node.get('scale'), tuple):
+            node['scale'] = (32, 32)
     cfg.model.backbone.init_cfg.checkpoint = data['ckpt']
-    cfg.model.head.update(num_classes=2, in_channels=64)
+    cfg.model.head.num_classes = 2
     if 'num_classes' in cfg.get('data_preprocessor', {}):  # Mixup targets
         cfg.data_preprocessor.num_classes = 2
     cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1, ))
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1,
-                         val_interval=1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10,
-                                        save_last=False)
-    cfg.work_dir = str(tmp_path)
-    cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
     if 'linear' in name:  # the frozen backbone holds the pretrained weights
         runner.model.init_weights()

@@ -12,24 +12,16 @@ from mmpretrain.models import ResNet as MMPretrainResNet
 import mmtobias  # noqa: F401
 from mmtobias.det import (check_against_model, compare_loaded, convert_checkpoint,
                           convert_state_dict, detect_format)
+from mmtobias.testing import shrink_config
 
 CFG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'benchmarks', 'mmdetection',
                    'voc-layout')
 
 
 def _tiny_detector_cfg(arch):
-    """The custom-dataset config on ResNet-18, to keep the round trips fast."""
+    """The custom-dataset config's model on ResNet-18, to keep the round trips fast."""
     name = 'faster-rcnn_r50-c4_custom.py' if arch == 'c4' else 'faster-rcnn_r50_fpn_custom.py'
-    cfg = Config.fromfile(osp.join(CFG_DIR, name))
-    cfg.model.backbone.depth = 18
-    if arch == 'c4':
-        cfg.model.rpn_head.update(in_channels=256, feat_channels=256)
-        cfg.model.roi_head.shared_head.depth = 18
-        cfg.model.roi_head.bbox_roi_extractor.out_channels = 256
-        cfg.model.roi_head.bbox_head.in_channels = 512
-    else:
-        cfg.model.neck.in_channels = [64, 128, 256, 512]
-    return cfg.model
+    return shrink_config(Config.fromfile(osp.join(CFG_DIR, name))).model
 
 
 def _randomised(module, seed):

@@ -1,7 +1,6 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 import numpy as np
 import pytest
-import torch
 from mmpretrain.registry import MODELS
 
 import mmtobias  # noqa: F401

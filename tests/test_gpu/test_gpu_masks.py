@@ -3,10 +3,10 @@
 keep the foreground cells of the released approach (fp32, PIL decoding) as
 measured on the CPU, within a stated allowance. Skipped without CUDA.
 
-The photos: the ~300 that ``tools/benchmarks/pack_photos.py`` packs into
+The photos: the ~300 that ``.dev_scripts/gpu_lease/pack_photos.py`` packs into
 ``.gpu_wheelhouse/photos`` (carried to a GPU machine), else
 ``../shared/data`` (Imagenette, kangaroo, cards). The thresholds are the
-lowest dataset values that ``tools/benchmarks/mask_decode_agreement.py``
+lowest dataset values that ``tools/analysis_tools/mask_decode_agreement.py``
 measured on the CPU (docs/mask_decoding.md): 'bf16' for bf16, 'nvjpeg-cpu'
 (the nvJPEG path with libjpeg standing in for nvJPEG) for nvJPEG. What the
 CPU cannot measure (the GPU's bf16 kernels, nvJPEG's own IDCT and chroma
@@ -22,17 +22,20 @@ import torch
 from mmtobias.scda import MaskStore, generate_masks, scan_images
 from mmtobias.scda.image_list import ImageListDataset
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available(),
-    reason='needs a CUDA GPU (torch.cuda.is_available() is False); on a GPU machine: '
-    'bash tools/benchmarks/run_gpu_checks.sh')
+pytestmark = [
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason='needs a CUDA GPU (torch.cuda.is_available() is False); on a GPU machine: '
+        'bash .dev_scripts/gpu_lease/run_gpu_checks.sh'),
+    pytest.mark.slow,  # hundreds of photos through the mask network
+]
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PACKED = osp.join(REPO, '.gpu_wheelhouse', 'photos')
 SHARED = osp.join(osp.dirname(REPO), 'shared', 'data')
 # Foreground cells kept against fp32 'pil', the lowest of imagenette 300 (bf16) /
 # kangaroo 163 (nvjpeg-cpu) / cards 296, measured on the CPU (AMD EPYC) with
-# tools/benchmarks/mask_decode_agreement.py --num-images 300 --paths draft nvjpeg-cpu bf16
+# tools/analysis_tools/mask_decode_agreement.py --num-images 300 --paths draft nvjpeg-cpu bf16
 BF16_KEPT = 0.9988
 NVJPEG_CPU_KEPT = 0.9985
 # What the CPU cannot measure: the GPU's own bf16 kernels, nvJPEG's IDCT and chroma
@@ -49,7 +52,8 @@ def photos():
     folders = [osp.join(SHARED, 'imagenette-5k', 'train'),
                osp.join(SHARED, 'kangaroo', 'images'), osp.join(SHARED, 'cards', 'train')]
     if not all(osp.isdir(f) for f in folders):
-        pytest.skip(f'no real photos: neither {PACKED} (python tools/benchmarks/pack_photos.py)'
+        pytest.skip(f'no real photos: neither {PACKED} '
+                    '(python .dev_scripts/gpu_lease/pack_photos.py)'
                     f' nor {SHARED}')
     paths = scan_images(folders[0])[::50] + scan_images(folders[1]) + scan_images(folders[2])
     return SHARED, paths

@@ -9,22 +9,25 @@ mmcv's when it has CUDA ops) on random boxes, and 10 detection iterations
 models, 20 synthetic 256x256 images, batch 2. Each test stops at 150 s
 (``run_gpu_checks.sh``'s budget). Skipped without CUDA."""
 import glob
-import importlib.util
 import json
 import math
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available(),
-    reason='needs a CUDA GPU (torch.cuda.is_available() is False); on a GPU machine: '
-    'bash tools/benchmarks/run_gpu_checks.sh')
+from mmtobias.testing import free_port, load_script
+
+pytestmark = [
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason='needs a CUDA GPU (torch.cuda.is_available() is False); on a GPU machine: '
+        'bash .dev_scripts/gpu_lease/run_gpu_checks.sh'),
+    pytest.mark.slow,  # every test trains or runs CUDA kernels for seconds
+]
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PY = sys.executable
@@ -43,10 +46,7 @@ CONFIGS = {
 
 
 def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(osp.basename(rel)[:-3], osp.join(REPO, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(osp.join(REPO, rel))
 
 
 def run(cmd, cwd, env=None, timeout=140):
@@ -58,12 +58,6 @@ def run(cmd, cwd, env=None, timeout=140):
                             timeout=timeout)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def mmcv_ops_error(need_cuda=False):

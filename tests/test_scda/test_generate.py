@@ -2,8 +2,6 @@
 import logging
 import os
 import os.path as osp
-import socket
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -18,18 +16,7 @@ from mmtobias.scda import generate as gen
 from mmtobias.scda.image_list import (dataset_image_paths, decode_image,
                                       scan_images)
 
-try:
-    from mmtobias.testing import nccl_rules
-except ImportError:  # the checker as install / uninstall functions
-    from mmtobias.testing import install_nccl_rules, uninstall_nccl_rules
-
-    @contextmanager
-    def nccl_rules():
-        install_nccl_rules()
-        try:
-            yield
-        finally:
-            uninstall_nccl_rules()
+from mmtobias.testing import free_port, nccl_rules
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # ../shared/data beside the repository: a real JPEG missing its last bytes
@@ -199,12 +186,6 @@ def test_interrupted_run_resumes_to_identical_file(tmp_path, monkeypatch):
     assert summary['num_computed'] == 10 and summary['num_resumed'] == 0
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _dist_worker(rank, world_size, port, paths, root, out, node_dirs):
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
@@ -231,7 +212,7 @@ def test_two_processes_equal_one(tmp_path):
     one, two = str(tmp_path / 'one.tmask'), str(tmp_path / 'two.tmask')
     gen.generate_masks(paths, root, one, shard_size=2,
                        **dict(FAST, num_workers=0))
-    mp.spawn(_dist_worker, args=(2, _free_port(), paths, root, two, False),
+    mp.spawn(_dist_worker, args=(2, free_port(), paths, root, two, False),
              nprocs=2, join=True)
     assert open(one, 'rb').read() == open(two, 'rb').read()
     # the shards both ranks checkpointed were merged and deleted by rank 0
@@ -246,7 +227,7 @@ def test_two_nodes_without_a_shared_work_dir(tmp_path):
     gen.generate_masks(paths, root, one, shard_size=2,
                        **dict(FAST, num_workers=0))
     nodes = str(tmp_path / 'nodes')
-    mp.spawn(_dist_worker, args=(2, _free_port(), paths, root, nodes, True),
+    mp.spawn(_dist_worker, args=(2, free_port(), paths, root, nodes, True),
              nprocs=2, join=True)
     # Rank 0 wrote the file from maps gathered through torch.distributed;
     # rank 1, which cannot see rank 0's lock, left no shards on its node.

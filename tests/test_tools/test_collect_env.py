@@ -35,6 +35,7 @@ def run_report(tmp_path, site=None):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU-only report')
+@pytest.mark.slow
 def test_report_on_a_cpu_machine(tmp_path):
     pytest.importorskip('mmcv.ops', reason='this environment has no compiled mmcv ops')
     stdout, report = run_report(tmp_path)
@@ -51,6 +52,7 @@ def test_report_on_a_cpu_machine(tmp_path):
     assert 'NOTE: no GPU is visible' in stdout
 
 
+@pytest.mark.slow
 def test_report_without_compiled_mmcv_ops_names_the_fix(tmp_path):
     # the installed mmcv without its compiled extension (as mmcv-lite), first on the path
     real = importlib.util.find_spec('mmcv').submodule_search_locations[0]

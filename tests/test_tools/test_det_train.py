@@ -57,6 +57,7 @@ def _logged_lr(work_dir):
     return {row['step']: row['lr'] for row in rows if 'lr' in row}
 
 
+@pytest.mark.slow
 def test_fpn_random_init_trains_two_iterations_and_tests(voc_dataset, tmp_path, capsys):
     work = str(tmp_path / 'fpn')
     # mmdet's runtime names its visualizer 'visualizer': in one process every later Runner
@@ -87,6 +88,7 @@ def test_fpn_random_init_trains_two_iterations_and_tests(voc_dataset, tmp_path, 
     assert lr[1] == pytest.approx(0.0025 * 0.001) and lr[2] == pytest.approx(0.0025)
 
 
+@pytest.mark.slow
 def test_c4_from_a_moco_checkpoint_with_classes_from_the_command_line(
         voc_dataset, tmp_path, capsys):
     backbone, ckpt = _moco_checkpoint(tmp_path)
@@ -113,6 +115,7 @@ def test_c4_from_a_moco_checkpoint_with_classes_from_the_command_line(
     assert torch.allclose(w0, w2, atol=1e-2) and not torch.equal(w0, w2)
 
 
+@pytest.mark.slow
 def test_load_report_flags_tensors_overwritten_after_loading(voc_dataset, tmp_path, capsys,
                                                              monkeypatch):
     backbone, ckpt = _moco_checkpoint(tmp_path)
@@ -137,6 +140,7 @@ def test_load_report_flags_tensors_overwritten_after_loading(voc_dataset, tmp_pa
     assert values['max_abs_diff'] > 0.1
 
 
+@pytest.mark.slow
 def test_frozen_norm_keeps_the_checkpoints_affine_and_reestimates_statistics(
         voc_dataset, tmp_path, capsys):
     backbone, ckpt = _moco_checkpoint(tmp_path)
@@ -169,6 +173,7 @@ def test_frozen_norm_keeps_the_checkpoints_affine_and_reestimates_statistics(
                            backbone['layer1.0.conv1.weight'])  # the convs train
 
 
+@pytest.mark.slow
 def test_precise_bn_tests_before_and_after(voc_dataset, tmp_path, capsys):
     work = str(tmp_path / 'fpn_precise')
     _, last = _run([
@@ -236,6 +241,7 @@ def test_keep_schedule_trains_the_config_as_written(world_size):
     assert not protocol['scaled'] and protocol['total_batch'] == 2 * world_size
 
 
+@pytest.mark.slow
 def test_runner_trains_at_the_scaled_lr_after_warm_up(voc_dataset, tmp_path):
     """MMEngine's auto_scale_lr scales the lr once: 0.0025 after the 800 warm-up
     iterations on 1 process x 2 images."""
@@ -276,7 +282,7 @@ def test_max_iters_scales_warm_up_and_steps_by_the_same_fraction(max_iters):
 
 
 def scaling_table():
-    """The README's table of "Fine-tuning on fewer GPUs", from build_cfg itself."""
+    """The table of docs/detection_transfer.md "Fine-tuning on fewer GPUs", from build_cfg."""
     voc = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection', 'voc0712',
                    'faster-rcnn_r50-c4_ms-24k_voc0712.py')
     lines = ['| processes | images / iteration | lr after warm-up | iterations | lr steps | '
@@ -289,10 +295,10 @@ def scaling_table():
     return '\n'.join(lines)
 
 
-def test_readme_scaling_table_matches_det_train():
-    with open(osp.join(ROOT, 'README.md')) as f:
+def test_docs_scaling_table_matches_det_train():
+    with open(osp.join(ROOT, 'docs', 'detection_transfer.md')) as f:
         assert scaling_table() in f.read(), (
-            'README.md "Fine-tuning on fewer GPUs" must hold\n' + scaling_table())
+            'docs/detection_transfer.md "Fine-tuning on fewer GPUs" must hold\n' + scaling_table())
 
 
 def test_scaling_errors_name_the_field(monkeypatch):

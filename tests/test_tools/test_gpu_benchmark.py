@@ -31,6 +31,7 @@ def _photos(root):
     return root
 
 
+@pytest.mark.slow
 def test_smoke_run_on_cpu_writes_every_measurement(tmp_path):
     out = str(tmp_path / 'bench.json')
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
@@ -73,6 +74,7 @@ def test_smoke_run_on_cpu_writes_every_measurement(tmp_path):
 
 
 @pytest.mark.skipif(not osp.isdir(osp.join(REPO, '.git')), reason='needs the git repository')
+@pytest.mark.slow
 def test_decode_benchmark_times_the_committed_pil_path_too(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     result = subprocess.run(

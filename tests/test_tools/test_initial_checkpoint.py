@@ -27,6 +27,7 @@ def tiny_mocov2(tmp_path_factory):
                                 str(tmp / 'mocov2.py'), images, str(tmp / 'unused.tmask'))
 
 
+@pytest.mark.slow
 def test_initial_checkpoint_is_the_state_of_the_first_step(tiny_mocov2, tmp_path):
     out = str(tmp_path / 'initial.pth')
     initial_checkpoint.main([tiny_mocov2, out, '--work-dir', str(tmp_path / 'init'),
@@ -46,6 +47,7 @@ def test_initial_checkpoint_is_the_state_of_the_first_step(tiny_mocov2, tmp_path
     assert torch.all(saved['state_dict']['backbone.layer1.0.bn2.weight'] == 1)
 
 
+@pytest.mark.slow
 def test_initial_checkpoint_converts_for_detection_and_follows_the_seed(tiny_mocov2, tmp_path):
     out, other = str(tmp_path / 'seed3.pth'), str(tmp_path / 'seed4.pth')
     for path, seed in ((out, 3), (other, 4)):

@@ -48,6 +48,7 @@ def fake_toolkit(root, version):
 
 
 @pytest.mark.skipif(not NO_GPU, reason='the default here is CUDA ops')
+@pytest.mark.slow
 def test_default_without_a_gpu_is_a_cpu_build_keyed_cpu(tmp_path):
     result = plan(tmp_path)
     assert result.returncode == 0, result.stderr
@@ -58,6 +59,7 @@ def test_default_without_a_gpu_is_a_cpu_build_keyed_cpu(tmp_path):
 
 
 @pytest.mark.skipif(torch.version.cuda is None, reason='torch is a CPU build')
+@pytest.mark.slow
 def test_nvcc_of_another_major_version_is_named_with_the_fix(tmp_path):
     other = int(torch.version.cuda.split('.')[0]) - 1
     home = fake_toolkit(tmp_path / 'cuda', f'{other}.4')
@@ -74,6 +76,7 @@ def test_nvcc_of_another_major_version_is_named_with_the_fix(tmp_path):
 
 
 @pytest.mark.skipif(torch.version.cuda is None, reason='torch is a CPU build')
+@pytest.mark.slow
 def test_forced_cuda_build_takes_the_arch_list_into_the_key(tmp_path):
     home = fake_toolkit(tmp_path / 'cuda', torch.version.cuda)
     result = plan(tmp_path, CUDA_HOME=home, MMTOBIAS_MMCV_OPS='cuda',
@@ -86,6 +89,7 @@ def test_forced_cuda_build_takes_the_arch_list_into_the_key(tmp_path):
 
 @pytest.mark.skipif(not NO_GPU or torch.version.cuda is None,
                     reason='needs a CUDA build of torch and no GPU')
+@pytest.mark.slow
 def test_forced_cuda_without_gpu_or_arch_list_stops_before_compiling(tmp_path):
     home = fake_toolkit(tmp_path / 'cuda', torch.version.cuda)
     result = plan(tmp_path, CUDA_HOME=home, MMTOBIAS_MMCV_OPS='cuda')
@@ -97,6 +101,7 @@ def test_forced_cuda_without_gpu_or_arch_list_stops_before_compiling(tmp_path):
         assert missing.returncode == 1 and 'no nvcc found' in missing.stderr
 
 
+@pytest.mark.slow
 def test_forced_cpu_and_bad_values(tmp_path):
     result = plan(tmp_path, MMTOBIAS_MMCV_OPS='cpu')
     assert result.returncode == 0, result.stderr

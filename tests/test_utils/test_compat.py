@@ -2,7 +2,6 @@
 """Each compatibility fix, shown to be needed (it fails without) and to work (with)."""
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 import types
@@ -12,7 +11,7 @@ import pytest
 import torch
 
 import mmtobias  # noqa: F401
-from mmtobias.testing import make_image_folder
+from mmtobias.testing import free_port, make_image_folder
 from mmtobias.utils import compat
 from mmtobias.utils.compat import numpy2_adjust_hue
 
@@ -35,12 +34,6 @@ def run(cmd, env=None, timeout=600):
     full_env.update(env or {})
     return subprocess.run(
         cmd, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')

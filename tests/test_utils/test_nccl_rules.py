@@ -8,7 +8,6 @@ here too.
 """
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -16,16 +15,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from mmtobias.testing import (NCCLRuleError, install_nccl_rules, make_image_folder,
+from mmtobias.testing import (NCCLRuleError, free_port, install_nccl_rules, make_image_folder,
                               tiny_pretrain_config, uninstall_nccl_rules)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _checker_worker(rank, port, results):
@@ -59,10 +52,11 @@ def _checker_worker(rank, port, results):
     results[rank] = out
 
 
+@pytest.mark.slow
 def test_checker_refuses_what_nccl_refuses():
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_checker_worker, args=(_free_port(), results), nprocs=2, join=True)
+        mp.spawn(_checker_worker, args=(free_port(), results), nprocs=2, join=True)
         results = dict(results)
     for rank in (0, 1):
         out = results[rank]
@@ -93,7 +87,7 @@ def run_two_processes_under_nccl_rules(config, work_dir, timeout=600):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-        '--master_port', str(_free_port()), '-m', 'mmtobias.testing',
+        '--master_port', str(free_port()), '-m', 'mmtobias.testing',
         osp.join(REPO, 'tools', 'train.py'), config, '--launcher', 'pytorch',
         '--work-dir', work_dir
     ]
@@ -101,6 +95,7 @@ def run_two_processes_under_nccl_rules(config, work_dir, timeout=600):
                           timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='runs the CPU (gloo) processes')
 @pytest.mark.parametrize('name', list(ALGORITHMS))
 def test_two_processes_obey_nccl_rules(name, tmp_path):

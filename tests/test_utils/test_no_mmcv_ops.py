@@ -17,10 +17,11 @@ import sys
 
 import pytest
 
-from mmtobias.testing import make_image_folder
+from mmtobias.testing import tiny_pretrain_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PY = sys.executable
+
 
 # An mmcv without compiled ops, as `pip install mmcv-lite` or an mmcv built with
 # MMCV_WITH_OPS=0 gives: the installed mmcv package, linked file by file into a folder
@@ -47,23 +48,6 @@ loaded = sorted(m for m in sys.modules
 print('LOADED ' + json.dumps(loaded))
 '''
 
-TINY_MOCO = [
-    'model.backbone.depth=18', 'model.neck.in_channels=512', 'model.neck.hid_channels=32',
-    'model.neck.out_channels=16', 'model.feat_dim=16', 'model.queue_len=16',
-    'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
-    'default_hooks.logger.interval=1', 'env_cfg.cudnn_benchmark=False',
-]
-TINY_TOBIAS = TINY_MOCO  # the mask hook keeps its defaults (a random ResNet-50)
-TINY_INSLOC_C4 = [
-    'model.backbone.depth=18', 'model.neck.in_channels=512', 'model.neck.hid_channels=32',
-    'model.queue_len=64', 'train_dataloader.dataset.pipeline.1.bg_size=64',
-    'train_dataloader.dataset.pipeline.1.paste_size_range=(32,63)',
-    'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
-    'default_hooks.logger.interval=1',
-]
-
 
 def run_python(code, cwd=REPO, timeout=900, site=None):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (site, REPO) if p),
@@ -87,6 +71,7 @@ def train_code(argv):
             ) + REPORT
 
 
+@pytest.mark.slow
 def test_import_mmtobias_loads_no_mmdet():
     loaded = loaded_modules(run_python('import sys, json\nimport mmtobias\n' + REPORT))
     assert [m for m in loaded if m.split('.')[0] == 'mmdet'] == []
@@ -114,6 +99,7 @@ def test_own_modules_import_no_mmcv_op_and_no_mmdet():
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_import_mmtobias_works_without_mmcv_ops(no_ops_site):
     code = ('import json, sys\n'
             'import mmtobias\n'
@@ -125,22 +111,21 @@ def test_import_mmtobias_works_without_mmcv_ops(no_ops_site):
     assert loaded_modules(run_python(code, site=no_ops_site)) == []
 
 
-@pytest.mark.parametrize('config, options', [
-    ('configs/mocov2_tobias_r50.py', TINY_TOBIAS),
-    ('configs/insloc_r50-c4.py', TINY_INSLOC_C4),
-], ids=['mocov2_tobias', 'insloc_c4'])
-def test_pretraining_trains_without_mmcv_ops(config, options, no_ops_site, tmp_path):
-    data = str(tmp_path / 'images')
-    make_image_folder(data, num_images=4, size=(64, 64))
-    work_dir = str(tmp_path / 'work')
-    argv = ['tools/train.py', osp.join(REPO, config), '--work-dir', work_dir,
-            '--cfg-options', f'train_dataloader.dataset.data_root={data}', *options]
-    # cwd: the Tobias config's relative mask file lands in tmp_path/work_dirs/
+@pytest.mark.slow
+@pytest.mark.parametrize('config', ['configs/mocov2_tobias_r50.py', 'configs/insloc_r50-c4.py'],
+                         ids=['mocov2_tobias', 'insloc_c4'])
+def test_pretraining_trains_without_mmcv_ops(config, no_ops_site, pretrain_images, tmp_path,
+                                             work_dir):
+    tiny = tiny_pretrain_config(osp.join(REPO, config), str(tmp_path / 'tiny.py'),
+                                pretrain_images, str(tmp_path / 'masks.tmask'))
+    argv = ['tools/train.py', tiny, '--work-dir', work_dir, '--cfg-options',
+            'train_dataloader.num_workers=0']
     loaded = loaded_modules(run_python(train_code(argv), cwd=str(tmp_path), site=no_ops_site))
     assert loaded == []
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
 
 
+@pytest.mark.slow
 def test_detection_parts_registered_when_mmdet_is_imported_first():
     """An mmdet project (mmdet's tools/train.py imports mmdet before the config's
     ``custom_imports=['mmtobias']``) gets the detection components."""
@@ -160,6 +145,7 @@ def test_detection_parts_registered_when_mmdet_is_imported_first():
         in result.stdout
 
 
+@pytest.mark.slow  # reads every detection config through mmdet's bases
 def test_detection_configs_import_the_detection_parts():
     from mmengine.config import Config
     root = osp.join(REPO, 'configs', 'benchmarks', 'mmdetection')

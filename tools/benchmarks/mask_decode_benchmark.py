@@ -19,7 +19,8 @@ costs of a run (network, plan, file) plus 1.28 M images at the loop's rate.
 The GPU and the CPU are named. The images (``--images DIR``, e.g. the ~300 photos
 that ``.dev_scripts/gpu_lease/pack_photos.py`` packs) are repeated through
 symlinks up to ``--num-images``, and read once before any timing, so that
-the rates are steady-state rates (read from the page cache). ``--ref REF`` also times the 'pil' path of
+the rates are steady-state rates (read from the page cache). ``--ref REF`` also
+times the 'pil' path of
 ``mmtobias/scda`` at git REF (e.g. HEAD: the code before uncommitted
 changes) in the same run; ``--rounds`` alternates all runs (each round
 starting with the next one) so that machine load affects them alike.

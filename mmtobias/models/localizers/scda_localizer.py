@@ -1,7 +1,7 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """SCDA localizer: one box per image from a (random or pretrained) CNN."""
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch

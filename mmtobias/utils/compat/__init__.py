@@ -32,8 +32,8 @@ The helpers of the fixes' modules stay reachable from this package
 (``compat._installed_version``, ``compat._ORIGINAL_ADJUST_HUE`` ...); to monkeypatch
 one, patch the module that uses it.
 """
-from . import (amp_without_cuda, cpu_distributed, dataloader_cfg, mmengine_checkpoints,
-               mmpretrain_multimodal, mmselfsup_double_registration,
+from . import (_applied, amp_without_cuda, cpu_distributed, dataloader_cfg,
+               mmengine_checkpoints, mmpretrain_multimodal, mmselfsup_double_registration,
                mmselfsup_registry_locations, numpy2_adjust_hue)
 from ._applied import apply_once
 from .amp_without_cuda import cpu_computes_bf16, run_amp_optim_wrapper_without_cuda

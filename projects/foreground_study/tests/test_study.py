@@ -7,21 +7,13 @@ import sys
 import pytest
 from mmengine.config import Config
 
+from mmtobias.testing import walk_dicts
+
 PROJECT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # projects/foreground_study
 REPO = osp.dirname(osp.dirname(PROJECT))
 sys.path.insert(0, PROJECT)
 import study  # noqa: E402
 import study_report  # noqa: E402
-
-
-def _dicts(obj):
-    if isinstance(obj, dict):
-        yield obj
-        for v in obj.values():
-            yield from _dicts(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _dicts(v)
 
 
 @pytest.mark.parametrize('method', [m for m, s in study.METHODS.items() if s['config']])
@@ -34,8 +26,9 @@ def test_derived_config_is_the_method_at_study_scale(tmp_path, method):
     assert cfg.randomness.seed == 3
     assert cfg.train_cfg.max_epochs == study.BUDGETS['small']['epochs']
     size = study.BUDGETS['small']['size']
-    crops = [d for d in _dicts(cfg.train_dataloader) if d.get('type') == 'RandomResizedCrop']
-    composites = [d for d in _dicts(cfg.train_dataloader) if d.get('type') == 'InsLocComposite']
+    crops = [d for d in walk_dicts(cfg.train_dataloader) if d.get('type') == 'RandomResizedCrop']
+    composites = [d for d in walk_dicts(cfg.train_dataloader)
+                  if d.get('type') == 'InsLocComposite']
     if method.startswith('insloc'):
         # composites at the study's size, paste sizes scaled from (128, 255) at 256 px
         assert composites and not crops
@@ -43,9 +36,9 @@ def test_derived_config_is_the_method_at_study_scale(tmp_path, method):
                    for d in composites)
     else:
         assert crops and all(d['scale'] == size for d in crops)
-    masks = [d['mask_file'] for d in _dicts(cfg._cfg_dict.to_dict()) if 'mask_file' in d]
+    masks = [d['mask_file'] for d in walk_dicts(cfg._cfg_dict.to_dict()) if 'mask_file' in d]
     assert all(m == '/m/train.tmask' for m in masks)
-    swaps = [d for d in _dicts(cfg.train_dataloader) if d.get('type') == 'BackgroundSwap']
+    swaps = [d for d in walk_dicts(cfg.train_dataloader) if d.get('type') == 'BackgroundSwap']
     if 'swap_prob' in study.METHODS[method]:
         assert swaps and all(d['prob'] == study.METHODS[method]['swap_prob'] for d in swaps)
 
@@ -167,6 +160,7 @@ def test_report_has_bg_columns_finetune_spread_and_learning_curve(tmp_path):
         == ([0, 2], [2.0, 4.0], [1.0, 3.0], [3.0, 5.0])
 
 
+@pytest.mark.slow
 def test_smoke_budget_runs_the_monitor_and_bg_sensitivity_end_to_end(tmp_path):
     """A toy study run: pretraining with the monitor, the probes and background
     sensitivity (CorLoc and detection are exercised by their own tools' tests)."""
@@ -201,6 +195,7 @@ def test_smoke_budget_runs_the_monitor_and_bg_sensitivity_end_to_end(tmp_path):
     assert osp.getsize(osp.join(out, 'smoke', 'knn_curve.png')) > 0
 
 
+@pytest.mark.slow
 def test_random_init_is_the_mocov2_runs_own_start(tmp_path):
     """The random-init backbone that every stage evaluates is the backbone the MoCo v2
     run of the same seed starts its first step from (tools/initial_checkpoint.py on

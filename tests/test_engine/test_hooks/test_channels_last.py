@@ -2,6 +2,7 @@
 import logging
 from types import SimpleNamespace
 
+import pytest
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -50,6 +51,7 @@ def train_tiny(tmp_path, name, custom_hooks):
     return runner.model
 
 
+@pytest.mark.slow
 def test_channels_last_hook_trains_the_same_weights(tmp_path):
     plain = train_tiny(tmp_path, 'plain', [])
     fast = train_tiny(tmp_path, 'fast', [dict(type='ChannelsLastHook')])

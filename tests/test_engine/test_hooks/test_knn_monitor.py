@@ -3,7 +3,6 @@ import glob
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 import types
@@ -21,6 +20,7 @@ from PIL import Image
 
 import mmtobias  # noqa: F401
 from mmtobias.evaluation.features import gather_rows
+from mmtobias.testing import free_port
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 RED, BLUE = (230, 20, 20), (20, 20, 230)
@@ -196,9 +196,7 @@ def _gather_worker(rank, world_size, port, totals, queue):
 
 @pytest.mark.slow
 def test_gather_rows_restores_the_order_across_two_processes():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     totals = (5, 6, 1)  # uneven, even, one rank without rows
     ctx = mp.get_context('fork')  # the test module is imported already
     queue = ctx.Queue()

@@ -7,7 +7,6 @@ import json
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 import sys
 from unittest import mock
@@ -26,6 +25,7 @@ import mmtobias  # noqa: F401
 from mmpretrain.registry import DATASETS, HOOKS
 from mmtobias.datasets.transforms import SafeLoadImageFromFile
 from mmtobias.datasets.transforms.unreadable_files import clear_unreadable
+from mmtobias.testing import shrink_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -79,17 +79,6 @@ def write_folder(root):
     assert len(os.listdir(root)) == NUM_IMAGES
 
 
-def _replace(obj, key, fn):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            obj[k] = fn(v) if k == key else v
-            if k != key:
-                _replace(v, key, fn)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _replace(v, key, fn)
-
-
 def tiny_config(tmp_path, num_workers=0, persistent_workers=False,
                 shuffle=True):
     """The Tobias config at CPU size: ResNet-18 / 8, 32 px, 2 epochs."""
@@ -105,27 +94,11 @@ def tiny_config(tmp_path, num_workers=0, persistent_workers=False,
     assert ds.pipeline[0] == LOAD_STEP
     assert PACK_KEY in ds.pipeline[-1]['algorithm_keys']
     assert HOOK in cfg.custom_hooks
-    mask_file = str(tmp_path / 'masks.tmask')
-    _replace(cfg._cfg_dict, 'mask_file', lambda _: mask_file)
-    _replace(ds.pipeline, 'scale', lambda v: 32 if isinstance(v, int) else v)
-    ds.data_root = data_root
-    cfg.train_dataloader.update(
-        batch_size=2, num_workers=num_workers,
-        persistent_workers=persistent_workers, drop_last=True,
-        sampler=dict(type='DefaultSampler', shuffle=shuffle))
-    cfg.model.backbone.update(depth=18, stem_channels=8, base_channels=8,
-                              norm_cfg=dict(type='BN'))
-    cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
-    cfg.model.update(queue_len=16, feat_dim=16)
-    for hook in cfg.custom_hooks:
-        if hook['type'] == 'TobiasMaskGenerator':
-            hook.update(arch='resnet18', precision='fp32', batch_size=4,
-                        num_workers=0)
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.randomness = dict(seed=0)
-    cfg.work_dir = str(tmp_path / 'work')
+    shrink_config(cfg, data_root=data_root, mask_file=str(tmp_path / 'masks.tmask'),
+                  width=8, num_workers=num_workers, max_epochs=2, save_checkpoint=False,
+                  work_dir=str(tmp_path / 'work'))
+    cfg.train_dataloader.update(persistent_workers=persistent_workers,
+                                sampler=dict(type='DefaultSampler', shuffle=shuffle))
     return cfg, data_root
 
 
@@ -197,8 +170,8 @@ def fast_runner(monkeypatch):
     monkeypatch.setattr(Config, 'pretty_text', property(lambda cfg: cfg.text))
 
 
-def test_two_epochs_without_workers_count_every_skip(tmp_path, monkeypatch,
-                                                    fast_runner):
+@pytest.mark.slow
+def test_two_epochs_without_workers_count_every_skip(tmp_path, monkeypatch, fast_runner):
     cfg, data_root = tiny_config(tmp_path, num_workers=0)
     nones = []
     transform = SafeLoadImageFromFile.transform
@@ -218,6 +191,7 @@ def test_two_epochs_without_workers_count_every_skip(tmp_path, monkeypatch,
     assert sum(logged_counts(log).values()) == sum(nones)
 
 
+@pytest.mark.slow
 def test_workers_forked_each_epoch_do_not_name_files_again(tmp_path,
                                                            fast_runner):
     cfg, data_root = tiny_config(tmp_path, num_workers=2)
@@ -229,6 +203,7 @@ def test_workers_forked_each_epoch_do_not_name_files_again(tmp_path,
     assert 'SafeLoadImageFromFile: skipping' not in second_epoch
 
 
+@pytest.mark.slow
 def test_tools_train_with_persistent_workers(tmp_path):
     cfg, data_root = tiny_config(tmp_path, num_workers=2,
                                  persistent_workers=True)
@@ -243,21 +218,16 @@ def test_tools_train_with_persistent_workers(tmp_path):
     check_run(log, scalars, data_root, max_warnings_per_file=2)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(),
                     reason='runs the CPU (gloo) processes')
-def test_two_ranks_sum_their_counts(tmp_path):
+def test_two_ranks_sum_their_counts(tmp_path, master_port):
     cfg, data_root = tiny_config(tmp_path, shuffle=False)
     config = str(tmp_path / 'config.py')
     cfg.dump(config)
     cmd = [
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-        '2', '--master_port', str(_free_port()), '-m', 'mmtobias.testing',
+        '2', '--master_port', str(master_port), '-m', 'mmtobias.testing',
         osp.join(REPO, 'tools', 'train.py'), config, '--launcher', 'pytorch'
     ]
     result = subprocess.run(

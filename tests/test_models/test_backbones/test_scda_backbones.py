@@ -97,8 +97,8 @@ def test_resnet_errors():
 
 
 @pytest.mark.parametrize('arch, act, channels', [
-    ('vgg11', 'sigmoid', 512), ('alexnet', 'arctan', 256),
-    ('inception_v3', 'relu', 2048)])
+    pytest.param('vgg11', 'sigmoid', 512, marks=pytest.mark.slow),  # seconds on a CPU
+    ('alexnet', 'arctan', 256), ('inception_v3', 'relu', 2048)])
 def test_torchvision_trunks(arch, act, channels):
     net = MODELS.build(dict(type='SCDATorchvisionNet', arch=arch,
                             activation=act))

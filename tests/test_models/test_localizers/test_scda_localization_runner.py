@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import mmtobias  # noqa: F401
+from mmtobias.testing import shrink_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -41,20 +42,18 @@ def blob_folder(tmp_path):
 
 
 def tiny_cfg(root, work_dir):
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'scda_localization',
-                                   'scda_r50_kaiming_kangaroo.py'))
-    cfg.model.backbone.update(depth=18, stage_blocks=(1, 1, 1, 1))
+    cfg = shrink_config(
+        Config.fromfile(osp.join(REPO, 'configs', 'scda_localization',
+                                 'scda_r50_kaiming_kangaroo.py')),
+        data_root=root, stage_blocks=(1, 1, 1, 1), work_dir=work_dir)
     cfg.model.seeds = [0, 1]
-    cfg.test_dataloader.update(batch_size=2, num_workers=0)
-    cfg.test_dataloader.dataset.update(data_root=root)
-    cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
     return cfg
 
 
-def test_runner_test_reports_corloc_and_writes_overlays(blob_folder,
-                                                        tmp_path):
-    cfg = tiny_cfg(blob_folder, str(tmp_path / 'work'))
+@pytest.mark.slow
+def test_runner_test_reports_corloc_and_writes_overlays(blob_folder, tmp_path, work_dir):
+    cfg = tiny_cfg(blob_folder, work_dir)
     cfg.test_evaluator.update(vis_dir=str(tmp_path / 'vis'), num_vis=2,
                               invalid='miss')
     metrics = Runner.from_cfg(cfg).test()
@@ -67,6 +66,7 @@ def test_runner_test_reports_corloc_and_writes_overlays(blob_folder,
     assert sorted(os.listdir(tmp_path / 'vis')) == ['0.png', '1.png']
 
 
+@pytest.mark.slow
 def test_cli_last_line(blob_folder, tmp_path, monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location(
         'eval_localization', osp.join(REPO, 'tools', 'eval_localization.py'))

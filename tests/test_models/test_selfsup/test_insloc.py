@@ -14,7 +14,7 @@ import mmtobias  # noqa: F401  (registers the components)
 from mmpretrain.registry import DATASETS, MODELS
 from mmpretrain.structures import DataSample
 from mmtobias.models.selfsup import AnchorBoxAugment
-from mmtobias.testing import make_image_folder
+from mmtobias.testing import shrink_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -152,6 +152,7 @@ def test_augmented_boxes_overlap_gt_above_half():
         AnchorBoxAugment(pos_iou_thr=1.5)
 
 
+@pytest.mark.slow
 def test_overfit_eight_images_lowers_loss(tmp_path):
     # 8 noisy single-colour images, composited once into two fixed batches of
     # 4 that alternate; a queue of 4 then holds the other batch's keys only
@@ -225,32 +226,21 @@ def test_errors():
         tiny_insloc('c4').loss(imgs, [DataSample() for _ in range(3)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'name', ['insloc_r50-c4', 'insloc_r50-fpn', 'insloc_tobias_r50-c4'])
-def test_config_trains_two_iterations_on_cpu(name, tmp_path):
+def test_config_trains_two_iterations_on_cpu(name, pretrain_images, tmp_path, work_dir):
     from mmengine.runner import Runner
-    root = str(tmp_path / 'images')
-    make_image_folder(root, num_images=4, size=(64, 48))
-    cfg = Config.fromfile(osp.join(REPO, 'configs', f'{name}.py'))
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.model.queue_len = 64
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[1].update(bg_size=64, paste_size_range=(32, 63))
-    cfg.train_dataloader.update(batch_size=2, num_workers=0,
-                                persistent_workers=False)
-    cfg.train_dataloader.dataset.data_root = root
-    if 'tobias' in name:  # the hook writes the masks the crops come from
-        mask_file = str(tmp_path / 'masks.tmask')
-        pipeline[1].mask_file = mask_file
-        next(h for h in cfg.custom_hooks
-             if h.type == 'TobiasMaskGenerator').mask_file = mask_file
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+
+    # the hook (Tobias) writes the masks the composites paste from
+    mask_file = str(tmp_path / 'masks.tmask')
+    cfg = shrink_config(Config.fromfile(osp.join(REPO, 'configs', f'{name}.py')),
+                        data_root=pretrain_images, mask_file=mask_file, width=8,
+                        work_dir=work_dir)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2
     assert int(runner.model.queue_ptr) == 4
-    assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
     if 'tobias' in name:
         assert osp.isfile(mask_file)
