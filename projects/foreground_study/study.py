@@ -709,18 +709,22 @@ def main(argv=None):
 
 def publish(rows, budget_dir, budget, out):
     """Every aggregated row into ``out`` (the committed rows) and, beside it, the
-    learning curve and the AP-vs-IoU curves, ``study_BUDGET_knn_curve.png`` and
-    ``study_BUDGET_ap_vs_iou.png`` (``results/`` of this project by default; each file written
-    atomically; a plot the report did not make is skipped)."""
+    report's tables, ``study_BUDGET.md`` (which the committed rows must reproduce:
+    ``tests/test_committed_tables.py``), the learning curve and the AP-vs-IoU curves,
+    ``study_BUDGET_knn_curve.png`` and ``study_BUDGET_ap_vs_iou.png`` (``results/`` of
+    this project by default; each file written atomically; a plot the report did not
+    make is skipped)."""
     import shutil
     os.makedirs(out, exist_ok=True)
     for group in rows.values():
         for row in group:
             atomic_json(osp.join(out, f'{row["method"]}_seed{row["seed"]}.json'), row)
-    for plot in ('knn_curve', 'ap_vs_iou'):  # the report makes each only when it has data
-        src = osp.join(budget_dir, f'{plot}.png')
+    beside = osp.dirname(osp.abspath(out))
+    files = [('results.md', f'study_{budget}.md')] + [
+        (f'{plot}.png', f'study_{budget}_{plot}.png') for plot in ('knn_curve', 'ap_vs_iou')]
+    for name, dst_name in files:  # the report makes each plot only when it has data
+        src, dst = osp.join(budget_dir, name), osp.join(beside, dst_name)
         if osp.exists(src):
-            dst = osp.join(osp.dirname(osp.abspath(out)), f'study_{budget}_{plot}.png')
             shutil.copyfile(src, dst + '.tmp')
             os.replace(dst + '.tmp', dst)
     print(f'[study] published {sum(map(len, rows.values()))} rows to {out}', flush=True)

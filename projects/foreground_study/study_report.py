@@ -236,8 +236,8 @@ def bg_table(rows):
     """One line per run with background sensitivity: for every dataset, the mean
     similarity with the background replaced, with the objects replaced, and their
     difference, each with its std over images; '' when no run has it."""
-    names = sorted({n for g in rows.values() for r in g for n in (r.get('bg_sensitivity')
-                                                                   or {})})
+    names = sorted({n for g in rows.values() for r in g
+                    for n in (r.get('bg_sensitivity') or {})})
     if not names:
         return ''
     keys = (('bg_swap', 'bg_swap'), ('fg_swap', 'fg_swap'), ('bg_minus_fg', 'bg−fg'))
@@ -342,4 +342,3 @@ if __name__ == '__main__':
     if len(sys.argv) != 2 or not osp.isdir(sys.argv[1]):
         sys.exit('usage: python projects/foreground_study/study_report.py work_dirs/study/BUDGET')
     write_report(sys.argv[1])
-

@@ -78,8 +78,8 @@ def test_medium_budget_adds_the_knn_monitor_at_the_study_scale(tmp_path):
     knn = hooks['KNNMonitor']
     assert (knn['train_root'], knn['val_root']) == ('/probe/train', '/probe/val')
     assert knn['image_size'] == 64 and knn['by_epoch'] and knn['evaluate_at_start']
-    assert (knn['interval'], knn['max_train_images'], knn['max_val_images']) == (1, 1000,
-                                                                              500)
+    assert (knn['interval'], knn['max_train_images'], knn['max_val_images']) == \
+        (1, 1000, 500)
     assert 'ChannelsLastHook' in hooks  # one CPU process: the faster memory format
     # the small budget has no monitor, whatever the caller passes
     study.derive_pretrain_config('mocov2', 'small', 0, '/d', '/m', out,
@@ -312,6 +312,10 @@ def test_publish_writes_every_reported_row_and_the_curve_beside_them(tmp_path):
     study.main(['--budget', 'medium', '--out', str(out), '--report', '--publish',
                 '--committed-rows', str(committed)])
     assert (tmp_path / 'results' / 'study_medium_ap_vs_iou.png').stat().st_size > 0
+    # the tables beside the rows are the ones the committed rows alone reproduce
+    study_report.write_report(str(tmp_path / 'fresh'), [str(committed)])
+    assert (tmp_path / 'results' / 'study_medium.md').read_text() == \
+        (tmp_path / 'fresh' / 'results.md').read_text()
 
 
 def _ft(ap50, seed, running=None):
