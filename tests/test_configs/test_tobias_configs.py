@@ -15,6 +15,7 @@ from PIL import Image
 
 import mmtobias  # noqa: F401
 from mmtobias.scda import MaskStore
+from mmtobias.testing import shrink_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHORT = ['mocov2_tobias_r50.py', 'mocov2_rm_r50.py', 'mocov2_mixup_r50.py',
@@ -64,49 +65,14 @@ def workspace(tmp_path_factory):
                 root=str(root))
 
 
-def _replace(obj, key, fn):
-    """Apply ``fn`` to every value of ``key`` in nested dicts / lists."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key:
-                obj[k] = fn(v)
-            else:
-                _replace(v, key, fn)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _replace(v, key, fn)
-
-
 def tiny_cfg(path, workspace, work_dir):
+    """The config at ResNet-18 width 8 and 32 px on the workspace's images."""
     cfg = Config.fromfile(path)
-    ds = cfg.train_dataloader.dataset
-    cub = ds.type == 'CUB'
-    if 'mask_file' in cfg:  # the one place: the hook hands it to the transforms
-        cfg.merge_from_dict(
-            dict(mask_file=workspace['cub_mask_file' if cub else 'mask_file']))
-    _replace(ds.pipeline, 'scale', lambda v: 32 if isinstance(v, int) else v)
-    ds.data_root = workspace['cub_root' if cub else 'data_root']
-    cfg.train_dataloader.update(batch_size=2, num_workers=0,
-                                persistent_workers=False, drop_last=True)
-    model = cfg.model
-    # ResNet-18 with 1/8 of the channels: 64 output channels
-    model.backbone.update(depth=18, stem_channels=8, base_channels=8,
-                          norm_cfg=dict(type='BN'))
-    model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
-    if 'queue_len' in model:
-        model.queue_len = 16
-        model.feat_dim = 16
-    for hook in cfg.get('custom_hooks', []):
-        if hook['type'] == 'TobiasMaskGenerator':
-            # a cheaper random network than the default ResNet-50
-            hook.update(arch='resnet18', precision='fp32', batch_size=4,
-                        num_workers=0)
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=100, save_last=False)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=0)
+    cub = cfg.train_dataloader.dataset.type == 'CUB'
+    shrink_config(cfg, data_root=workspace['cub_root' if cub else 'data_root'],
+                  mask_file=(workspace['cub_mask_file' if cub else 'mask_file']
+                             if 'mask_file' in cfg else None),
+                  width=8, save_checkpoint=False, work_dir=work_dir)
     cfg.launcher = 'none'
     return cfg
 

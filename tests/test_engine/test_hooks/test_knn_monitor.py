@@ -20,7 +20,7 @@ from PIL import Image
 
 import mmtobias  # noqa: F401
 from mmtobias.evaluation.features import gather_rows
-from mmtobias.testing import free_port
+from mmtobias.testing import free_port, shrink_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 RED, BLUE = (230, 20, 20), (20, 20, 230)
@@ -225,37 +225,11 @@ def test_mocov2_tobias_two_epochs_with_tools_train_logs_knn_each_epoch(tmp_path)
         Image.fromarray(rng.randint(0, 256, (48 + 8 * i, 64, 3),
                                     dtype=np.uint8)).save(str(path))
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'mocov2_tobias_r50.py'))
-    mask_file = str(tmp_path / 'masks.tmask')
-
-    def shrink(obj):
-        if isinstance(obj, dict):
-            if 'mask_file' in obj:
-                obj['mask_file'] = mask_file
-            if obj.get('type') == 'RandomResizedCrop':
-                obj['scale'] = 32
-            if obj.get('type') == 'TobiasMaskGenerator':
-                obj.update(arch='resnet18', precision='fp32', batch_size=4,
-                           num_workers=0)
-            obj = obj.values()
-        if isinstance(obj, (list, tuple, type({}.values()))):
-            for v in obj:
-                shrink(v)
-
-    shrink(cfg._cfg_dict)
-    cfg.train_dataloader.dataset.data_root = str(data)
-    cfg.train_dataloader.update(batch_size=2, num_workers=0,
-                                persistent_workers=False, drop_last=True)
-    cfg.model.backbone.update(depth=18, stem_channels=8, base_channels=8,
-                              norm_cfg=dict(type='BN'))
-    cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
-    cfg.model.update(queue_len=16, feat_dim=16)
+    shrink_config(cfg, data_root=str(data), mask_file=str(tmp_path / 'masks.tmask'),
+                  width=8, max_epochs=2, save_checkpoint=False)
     cfg.custom_hooks.append(dict(
         type='KNNMonitor', train_root=str(data), val_root=str(data),
         image_size=32, batch_size=4, num_workers=0))
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.randomness = dict(seed=0)
     cfg_path = str(tmp_path / 'mocov2_tobias_knn.py')
     cfg.dump(cfg_path)
     work_dir = str(tmp_path / 'work')
