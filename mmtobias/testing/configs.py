@@ -1,9 +1,10 @@
 # Copyright (c) mmtobias contributors. Licensed under the Apache License 2.0.
 """Config shrinking: the repository's configs at a size a CPU test trains in seconds.
 
-:func:`shrink_config` is the one shrinker: a pretraining config (MoCo v2, SimCLR,
-InsLoc C4 / FPN, with or without the Tobias hook), a detector (C4 or FPN) or an SCDA
-localization config keeps its algorithm, pipeline and hooks; only sizes change.
+:func:`shrink_config` is the one shrinker: a pretraining config (MoCo v2 / v3, SimCLR,
+BYOL, SimSiam, DenseCL, Barlow Twins, SwAV, InsLoc C4 / FPN, with or without the Tobias
+hook), a detector (C4 or FPN) or an SCDA localization config keeps its algorithm,
+pipeline and hooks; only sizes change.
 :func:`walk_dicts` is the one walk over a nested config.
 """
 import os.path as osp
@@ -65,8 +66,10 @@ def shrink_config(cfg, data_root=None, mask_file=None, width=64, stage_blocks=No
 
     - model: a ResNet-18 backbone (``width`` channels after the stem, BN where it
       had SyncBN), the neck, heads and queue sized to it: a 32-channel hidden layer,
-      16-d embeddings, ``queue_len`` keys, a classifier's input; a detector (C4 or
-      FPN) at the sizes of :data:`DET_R18_OPTIONS` and :data:`DET_SMALL_OPTIONS`.
+      16-d embeddings, ``queue_len`` keys, a classifier's input, the predictor of
+      BYOL / SimSiam / MoCo v3, the input of Barlow Twins' head, SwAV's prototypes
+      and its hook's queue; a detector (C4 or FPN) at the sizes of
+      :data:`DET_R18_OPTIONS` and :data:`DET_SMALL_OPTIONS`.
     - pipelines: every integer ``scale`` or ``crop_size`` (``RandomResizedCrop``,
       ``ResizeEdge``, ``CenterCrop``) becomes ``image_size``, a fixed ``(h, w)``
       stays; ``InsLocComposite`` pastes onto ``2 * image_size`` backgrounds.
@@ -122,6 +125,8 @@ def shrink_config(cfg, data_root=None, mask_file=None, width=64, stage_blocks=No
     for hook in cfg.get('custom_hooks', None) or []:
         if hook.get('type') == 'TobiasMaskGenerator':
             hook.update(arch='resnet18', precision='fp32', batch_size=4, num_workers=0)
+        elif hook.get('type') == 'SwAVHook':  # its queue holds projections of a batch
+            hook.update(feat_dim=16, batch_size=batch_size)
     for name in _LOADERS:
         loader = cfg.get(name, None)
         if not loader:
@@ -183,15 +188,24 @@ def _shrink_model(model, width, queue_len):
             test_cfg.rpn.max_per_img = 8
         return
     neck = model.get('neck', None)
+    projected = False
     if neck is not None and isinstance(neck.get('in_channels'), (list, tuple)):
         neck.in_channels = stages  # InsLoc-FPN: the neck keeps its own width
         if model.get('box_head', None) is not None:
             model.box_head.out_channels = 16
     elif neck is not None and 'in_channels' in neck:  # a projection MLP (not a pooling)
         neck.update(in_channels=stages[3], hid_channels=32, out_channels=16)
+        projected = True
     head = model.get('head', None)
-    if head is not None and 'in_channels' in head:  # a classifier
-        head.in_channels = stages[3]
+    if head is not None and 'in_channels' in head:
+        # Barlow Twins' head reads the projection; a classifier reads the backbone
+        head.in_channels = 16 if projected else stages[3]
+    predictor = head.get('predictor', None) if head is not None else None
+    if predictor is not None and 'in_channels' in predictor:  # BYOL, SimSiam, MoCo v3
+        predictor.update(in_channels=16, hid_channels=32, out_channels=16)
+    loss = head.get('loss', None) if head is not None else None
+    if loss is not None and 'feat_dim' in loss:  # SwAV's prototypes read the projection
+        loss.feat_dim = 16
     if 'queue_len' in model:
         model.queue_len = queue_len
     if 'feat_dim' in model:

@@ -40,6 +40,13 @@ METHODS = {
     'Tobias-guided InsLoc-C4': ('insloc_tobias_r50-c4.py', ('c4', )),
     'InsLoc-FPN': ('insloc_r50-fpn.py', ('fpn', )),
 }
+# mmpretrain's other two-view methods (issue #27): the baseline twin, + Tobias, + copy-paste
+for _folder, _name in (('byol', 'BYOL'), ('simsiam', 'SimSiam'), ('densecl', 'DenseCL'),
+                       ('barlowtwins', 'Barlow Twins'), ('mocov3', 'MoCo v3'),
+                       ('swav', 'SwAV')):
+    METHODS[_name] = (f'{_folder}/{_folder}_r50.py', ('c4', 'fpn'))
+    METHODS[f'{_name} + Tobias'] = (f'{_folder}/{_folder}_tobias_r50.py', ('c4', 'fpn'))
+    METHODS[f'{_name} + copy-paste'] = (f'{_folder}/{_folder}_copypaste_r50.py', ('c4', 'fpn'))
 LAYOUTS = dict(c4='faster-rcnn_r50-c4_custom.py', fpn='faster-rcnn_r50_fpn_custom.py')
 CLASSES = ('red_square', 'blue_bar')
 
@@ -65,7 +72,7 @@ def pretrained(pretrain_images, tmp_path_factory):
     def get(method):
         if method not in done:
             config, _ = METHODS[method]
-            name = osp.splitext(config)[0]
+            name = osp.splitext(config)[0].replace('/', '_')
             tiny = tiny_pretrain_config(osp.join(ROOT, 'configs', config),
                                         str(tmp / f'{name}.py'), pretrain_images,
                                         str(tmp / f'{name}.tmask'))

@@ -16,9 +16,21 @@ from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(REPO, 'configs')
-# the pretraining configs: the short names, configs/tobias/ and configs/insloc/
+# the two-view methods of mmpretrain with a folder of configs here (issue #27): each
+# keeps its stock config's views (below), so its folder -> that stock config
+STOCK = {
+    'byol': 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
+    'simsiam': 'simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k.py',
+    'densecl': 'densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py',
+    'barlowtwins': 'barlowtwins/barlowtwins_resnet50_8xb256-coslr-300e_in1k.py',
+    'mocov3': 'mocov3/mocov3_resnet50_8xb512-amp-coslr-300e_in1k.py',
+    'swav': 'swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96px.py',
+}
+# the pretraining configs: the short names, configs/tobias/, configs/insloc/ and the
+# folders of the methods above
 PRETRAIN = sorted(
-    osp.relpath(p, CONFIGS) for pattern in ('*.py', 'tobias/*.py', 'insloc/*.py')
+    osp.relpath(p, CONFIGS)
+    for pattern in ('*.py', 'tobias/*.py', 'insloc/*.py', *(f'{m}/*.py' for m in STOCK))
     for p in glob.glob(osp.join(CONFIGS, pattern)))
 BASES = sorted(
     osp.relpath(p, CONFIGS)
@@ -123,7 +135,60 @@ def base_views():
                 insloc=load(osp.join(pipelines, 'insloc_views.py'))['insloc_view_pipeline'])
 
 
-@pytest.mark.parametrize('rel', PRETRAIN)
+def per_view(step):
+    """A MultiView step's transform list for each view, in order (``num_views`` an int:
+    the one list repeated; a list: ``transforms[i]`` repeated ``num_views[i]`` times),
+    without the mask transforms (the query / copy-paste step of a Tobias config)."""
+    counts = step['num_views']
+    groups = step['transforms']
+    if isinstance(counts, int):
+        counts, groups = [counts], groups[:1]
+    return [[unscoped(t) for t in group if t['type'] not in MASK_TRANSFORMS]
+            for n, group in zip(counts, groups) for _ in range(n)]
+
+
+def unscoped(obj):
+    """``obj`` without the ``_scope_`` keys mmengine adds to what a package base
+    (``mmpretrain::...``) defines."""
+    if isinstance(obj, dict):
+        return {k: unscoped(v) for k, v in obj.items() if k != '_scope_'}
+    if isinstance(obj, (list, tuple)):
+        return [unscoped(v) for v in obj]
+    return obj
+
+
+def stock_step(method):
+    """The MultiView step of mmpretrain's stock config of ``method``."""
+    import mmpretrain
+    path = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', STOCK[method])
+    pipeline = Config.fromfile(path).train_dataloader.dataset.pipeline
+    return next(t for t in pipeline if t['type'] == 'MultiView')
+
+
+@pytest.mark.parametrize('rel', [r for r in PRETRAIN if r.split('/')[0] in STOCK])
+def test_two_view_method_configs_keep_the_stock_views(rel):
+    """Swap and copy-paste come before the stock views; the views themselves, their
+    number and order are mmpretrain's (SwAV's [swapped, global, 6 local] included)."""
+    method = rel.split('/')[0]
+    step = next(t for t in load(rel)['train_dataloader']['dataset']['pipeline']
+                if t['type'] == 'MultiView')
+    assert per_view(step) == per_view(stock_step(method)), (
+        f'{rel}: views differ from mmpretrain::{STOCK[method]}')
+    # the swap goes on view 0 only; copy-paste on every view that has it
+    swapped = [i for i, group in enumerate(views_expanded(step))
+               if any(t['type'] == 'BackgroundSwap' for t in group)]
+    assert swapped in ([], [0]), (rel, swapped)
+
+
+def views_expanded(step):
+    """Like :func:`per_view`, keeping the mask transforms."""
+    counts, groups = step['num_views'], step['transforms']
+    if isinstance(counts, int):
+        counts, groups = [counts], groups[:1]
+    return [group for n, group in zip(counts, groups) for _ in range(n)]
+
+
+@pytest.mark.parametrize('rel', [r for r in PRETRAIN if r.split('/')[0] not in STOCK])
 def test_views_are_the_base_pipelines(rel):
     bases = base_views()
     assert bases['insloc'] == bases['mocov2'][1:]  # InsLoc: MoCo v2 minus the crop
@@ -159,6 +224,7 @@ def calls(rel):
     ('SafeLoadImageFromFile', {'_base_/pipelines/loading.py'}),
     ('PackInputs', {'_base_/pipelines/loading.py'}),
     ('TobiasMaskGenerator', {'_base_/tobias_hooks.py'}),
+    ('CopyPaste', {'_base_/copy_paste.py'}),
 ])
 def test_each_step_is_written_once(type_, owners):
     writers = {rel for rel in PRETRAIN + BASES if type_ in calls(rel)[0]}

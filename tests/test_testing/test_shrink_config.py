@@ -112,3 +112,22 @@ def test_errors_name_the_problem():
         shrink_config(Config(dict(a=1)))
     with pytest.raises(ValueError, match='width=12'):
         shrink_config(Config(OLD_LAYOUT), width=12)
+
+
+@pytest.mark.parametrize('method', ['byol', 'simsiam', 'densecl', 'barlowtwins', 'mocov3',
+                                    'swav'])
+def test_two_view_method_configs_shrink_to_a_model_that_computes_its_loss(method):
+    """Predictor, Barlow Twins' head and SwAV's prototypes follow the 16-d projection."""
+    import torch
+    from mmpretrain.structures import DataSample
+
+    cfg = shrink_config(
+        Config.fromfile(osp.join(REPO, 'configs', method, f'{method}_tobias_r50.py')),
+        width=8, mask_file='/m.tmask')
+    model = MODELS.build(cfg.model)
+    step = next(t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'MultiView')
+    num_views = step.num_views if isinstance(step.num_views, int) else sum(step.num_views)
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 3, 32, 32) for _ in range(num_views)]
+    losses = model(inputs, [DataSample() for _ in range(2)], mode='loss')
+    assert losses and all(torch.isfinite(v).all() for v in losses.values()), losses
