@@ -94,7 +94,15 @@ METHODS = {
     # InsLoc R-C4: composites of bg_size = the study's input size, paste sizes scaled
     # from the paper's (128, 255) at 256 px; RoIAlign on res4, res5 (layer4) as head.
     'insloc_c4': dict(config='configs/insloc_r50-c4.py'),
+    # DenseCL (mmpretrain's model and views) and DenseCL + Tobias (issue #27): defined,
+    # not yet run in any budget; compare them with each other (their own start is not
+    # `random_init`, which is MoCo v2's)
+    'densecl': dict(config='configs/densecl/densecl_r50.py'),
+    'densecl_tobias_p0.3': dict(config='configs/densecl/densecl_tobias_r50.py', swap_prob=0.3),
 }
+# the methods of the `small` budget (its committed rows), the default of --methods there
+SMALL_METHODS = ['random_init', 'mocov2', 'tobias_p0.3', 'tobias_p0.5', 'random_merge',
+                 'copypaste_gray', 'insloc_c4']
 
 BUDGETS = {
     # epochs, input size, batch, eval subset (None = all), det iterations, det short side;
@@ -105,7 +113,7 @@ BUDGETS = {
                   det_side=256, det_finetunes=2, bg_size=64,
                   knn=dict(interval=1, max_train_images=40, max_val_images=40)),
     'small': dict(epochs=4, max_iters=None, size=96, batch=64, eval_limit=None,
-                  det_iters=200, det_side=288),
+                  det_iters=200, det_side=288, methods=SMALL_METHODS),
     'medium': dict(epochs=20, max_iters=None, size=64, batch=64, eval_limit=None,
                    det_iters=200, det_side=256, det_finetunes=2, bg_size=64,
                    knn=dict(interval=1, max_train_images=1000, max_val_images=500),

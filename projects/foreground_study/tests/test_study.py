@@ -96,7 +96,8 @@ def test_budget_defaults_for_methods_seeds_and_bg_datasets():
     assert set(med.bg_datasets) == {'kangaroo', 'cards'}
     assert med.bg_datasets['cards'][0] == med.bg_datasets['cards'][1]  # XML beside images
     small = study.parse_args(['--budget', 'small'])
-    assert small.methods == list(study.METHODS) and small.seeds == [0, 1]
+    assert small.methods == study.SMALL_METHODS and small.seeds == [0, 1]
+    assert set(study.SMALL_METHODS) < set(study.METHODS)
     own = study.parse_args(['--bg-data', 'roo=/i:/a', '--seeds', '4'])
     assert own.bg_datasets == {'roo': ('/i', '/a')} and own.seeds == [4]
     with pytest.raises(SystemExit):
