@@ -47,6 +47,7 @@ import mmtobias  # noqa: F401  (compatibility fixes + registration)
 from mmtobias.det import check_against_model, compare_loaded, convert_checkpoint
 from mmtobias.det.batch_norm import freeze_backbone_bn, precise_bn
 from mmtobias.det.checkpoint_converter import load_state_dict
+from mmtobias.utils import close_process_group
 
 RANDOM_INIT = ('none', 'random', 'scratch')
 # launcher -> the environment variable holding its number of processes
@@ -576,3 +577,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    close_process_group()  # after success only: see mmtobias.utils.process_group

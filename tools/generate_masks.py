@@ -48,6 +48,7 @@ from mmtobias.scda import (DECODES, INIT_SCHEMES, PRECISIONS, SCDA_ARCHS,
                            ScdaNetSettings, dataset_image_paths,
                            ensure_masks, export_released_json,
                            import_released_json, scan_images)
+from mmtobias.utils import close_process_group
 
 NET_KEYS = ScdaNetSettings.names()
 # the other TobiasMaskGenerator settings, passed on to generate_masks
@@ -204,4 +205,6 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    code = main()
+    close_process_group()  # after success only: see mmtobias.utils.process_group
+    sys.exit(code)

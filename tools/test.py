@@ -15,6 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
+from mmtobias.utils import close_process_group
 
 
 def parse_args(argv=None):
@@ -67,3 +68,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    close_process_group()  # after success only: see mmtobias.utils.process_group

@@ -15,6 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmtobias  # noqa: F401  (compatibility fixes + registration)
+from mmtobias.utils import close_process_group
 
 
 def parse_args(argv=None):
@@ -28,8 +29,10 @@ def parse_args(argv=None):
         const='auto',
         help='resume from the given checkpoint, or from the latest checkpoint in the '
         'work dir when no path is given')
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision (AmpOptimWrapper: fp16 on CUDA; without '
-        'CUDA, bf16 autocast where the CPU computes bf16 natively, else float32)')
+    parser.add_argument(
+        '--amp', action='store_true', help='enable automatic mixed precision (AmpOptimWrapper: '
+        'fp16 on CUDA; without CUDA, bf16 autocast where the CPU computes bf16 natively, else '
+        'float32)')
     parser.add_argument(
         '--no-validate', action='store_true', help='skip validation during training')
     parser.add_argument(
@@ -102,3 +105,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    close_process_group()  # after success only: see mmtobias.utils.process_group
