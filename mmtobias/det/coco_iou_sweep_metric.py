@@ -95,4 +95,3 @@ class CocoIoUSweepMetric(CocoMetric):
         coco_eval.evaluate()
         coco_eval.accumulate()
         return precision_to_curve(coco_eval.eval['precision'])
-

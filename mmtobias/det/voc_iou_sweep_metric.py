@@ -183,5 +183,5 @@ class VOCIoUSweepMetric(VOCMetric):
         for t in self.curve_iou_thrs:
             out[f'AP{round(t * 100)}'] = round(by_thr[t], 4)
         logger.info('mAP vs IoU: ' + ' '.join(f'{t:.2f}:{100 * v:.1f}'
-                                               for t, v in by_thr.items()))
+                                              for t, v in by_thr.items()))
         return out

@@ -129,7 +129,7 @@ def gather_maps(part: ComputedMaps) -> ComputedMaps:
     """Every rank's computed maps on rank 0 (dense, padded all_gathers)."""
     reasons = np.frombuffer(json.dumps(part.reasons).encode(), np.uint8)
     out = ComputedMaps(*(np.concatenate(all_gather_rows(a))
-                  for a in (part.idx, part.maps, part.valid)))
+                         for a in (part.idx, part.maps, part.valid)))
     for chunk in all_gather_rows(reasons):
         out.reasons.update(json.loads(chunk.tobytes().decode()))
     return out

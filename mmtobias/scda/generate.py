@@ -258,9 +258,9 @@ def generate_masks(img_paths: Sequence[str],
                 asdict(plan) if plan is not None else None))
             start = time.perf_counter()
             part = compute_shards(plan, ShardJob(keys, paths, net, batch_size,
-                                       shard_size, num_workers, decode,
-                                       shard_dir, lock, token, progress,
-                                       logger))
+                                                 shard_size, num_workers, decode,
+                                                 shard_dir, lock, token, progress,
+                                                 logger))
             new = gather_maps(part)
             seconds = time.perf_counter() - start
         summary = None

@@ -95,7 +95,7 @@ def test_second_writer_waits_then_finds_the_file_up_to_date(tmp_path):
 
 
 def test_unwritable_out_fails_before_any_image_is_decoded(tmp_path,
-                                                         monkeypatch):
+                                                          monkeypatch):
     root = str(tmp_path / 'images')
     paths = make_image_folder(root, num_images=2)
     blocker = tmp_path / 'a_file'

@@ -34,7 +34,7 @@ def _images(root, n=3):
 
 
 def test_generate_masks_cli_folder_then_up_to_date(tmp_path, monkeypatch,
-                                                    capsys):
+                                                   capsys):
     tool = _load_tool('generate_masks')
     _images(tmp_path / 'data')
     out = str(tmp_path / 'm.tmask')

@@ -39,10 +39,10 @@ def test_cuda_defaults_decode_on_every_core_but_one(monkeypatch):
     monkeypatch.setattr(runtime, 'available_cores', lambda: 16)
     assert runtime.default_workers_threads(torch.device('cuda')) == (15, None)
     assert runtime.default_workers_threads('cuda', decode='draft') == (15,
-                                                                      None)
+                                                                       None)
     # nvjpeg's workers only read files: fewer suffice
     assert runtime.default_workers_threads('cuda', decode='nvjpeg') == (8,
-                                                                       None)
+                                                                        None)
     monkeypatch.setattr(runtime, 'available_cores', lambda: 128)
     assert runtime.default_workers_threads('cuda') == (32, None)
 
@@ -75,7 +75,7 @@ def test_explicit_values_are_kept(monkeypatch, torch_default_threads):
 
 def test_available_cores_uses_affinity_and_local_world_size(monkeypatch):
     monkeypatch.setattr(runtime.os, 'sched_getaffinity', lambda pid: {0, 1, 2,
-                                                                     3, 4, 5},
+                                                                      3, 4, 5},
                         raising=False)
     monkeypatch.delenv('LOCAL_WORLD_SIZE', raising=False)
     assert runtime.available_cores() == 6

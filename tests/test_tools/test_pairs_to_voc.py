@@ -73,7 +73,7 @@ def test_split_folders_with_upper_case_endings_keep_their_split(tmp_path):
         for k, stem in enumerate(ids):
             ext = '.JPG' if k % 2 == 0 else '.jpg'
             Image.new('RGB', (64, 48), (k * 40, 0, 0)).save(str(src / part / (stem + ext)),
-                                                             format='JPEG')
+                                                            format='JPEG')
             write_xml(str(src / part / f'{stem}.xml'), [('ace', (1, 1, 20, 20))])
     out = str(tmp_path / 'voc')
     summary = pairs_to_voc.convert(str(src), out)

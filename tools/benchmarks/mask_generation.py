@@ -159,5 +159,6 @@ def main():
     print(f'generator {gen_speed:.1f} img/s, baseline {base_speed:.1f} img/s,'
           f' ratio={gen_speed / base_speed:.2f}')
 
+
 if __name__ == '__main__':
     main()

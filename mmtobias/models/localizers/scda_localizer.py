@@ -172,8 +172,8 @@ class SCDALocalizer(BaseModel):
         ``pred_bboxes`` (S x 4, ``[x1, y1, x2, y2]`` in input pixels, i.e.
         ``img_shape`` coordinates), ``pred_bboxes_ori`` (the same in
         original-image pixels, when ``scale_factor`` is known),
-        ``pred_masks`` (S x h x w bool, the kept cells), ``scda_maps`` (S x h x w) and ``pred_fallback`` (S, True where
-        the whole image was used).
+        ``pred_masks`` (S x h x w bool, the kept cells), ``scda_maps`` (S x h x w) and
+        ``pred_fallback`` (S, True where the whole image was used).
         """
         n, _, in_h, in_w = inputs.shape
         maps = torch.stack(self.extract_maps(inputs), dim=1).cpu()  # N S h w

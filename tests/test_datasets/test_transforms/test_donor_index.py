@@ -67,7 +67,7 @@ def test_mask_index_skips_unreadable_and_needs_a_data_root(tmp_path):
     index = DonorIndex.from_masks(mask_file)
     np.random.seed(0)
     assert {index.keys()[index.sample()] for _ in range(60)} == {'x.jpg',
-                                                                'z.jpg'}
+                                                                 'z.jpg'}
     assert not index.is_valid(1)
     write_mask_store(mask_file, ['x.jpg'], np.random.rand(1, 4, 4), [True],
                      dict(data_root=None))

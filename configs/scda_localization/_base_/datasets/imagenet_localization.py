@@ -31,4 +31,3 @@ test_dataloader = dict(
     dataset=dataset)
 test_evaluator = dict(
     type='SCDALocalization', iou_thr=0.5, average='class', invalid='evaluate')
-
